@@ -165,7 +165,8 @@ def encode(text, char_to_index):
 
 
 def decode(indices, index_to_char):
-    """The string spelled by a sequence of indices."""
+    """The string spelled by a sequence of indices (a list, NumPy array or NDArray)."""
+    indices = indices.asnumpy() if hasattr(indices, "asnumpy") else indices
     return "".join(index_to_char[int(index)] for index in indices)
 
 
@@ -350,3 +351,10 @@ def verified_weights(file_name):
         raise ValueError(f"checksum mismatch for {path}: SHA-256 is {actual}, the manifest says "
                          f"{entry['sha256']}; restore it with git checkout weights/")
     return path, entry
+
+
+def output_dir():
+    """Folder for generated text and image grids: $GENMODELS_OUTPUT_DIR, else outputs/ (git-ignored)."""
+    folder = Path(os.environ.get("GENMODELS_OUTPUT_DIR") or REPO_ROOT / "outputs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,36 @@
+# Two commands are all a reader needs:  `make lab`  (set up, open the tutorial)  and  `make test`.
+# Every target creates the virtual environment in .venv first when it is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?=
+
+export GENMODELS_DATA_DIR ?= $(DATA)
+
+.PHONY: setup lab test run train figures bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+lab: setup  ## set up, then start JupyterLab on notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: setup  ## set up, then run the unit tests and every notebook (smoke mode) under nbval
+	$(BIN)/python -m pytest
+
+run: setup  ## execute every notebook headless in its default mode; results go to outputs/
+	$(BIN)/python scripts/run_notebooks.py
+
+train: setup  ## full training run of one notebook, outputs saved into it: make train NOTEBOOK=notebooks/02_....ipynb
+	$(BIN)/python scripts/run_notebooks.py --train $(NOTEBOOK)
+
+figures: setup  ## redraw the diagrams in images/
+	$(BIN)/python images/make_figures.py
+
+clean:
+	rm -rf outputs checkpoints
