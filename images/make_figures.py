@@ -53,20 +53,19 @@ def new_canvas(width, height, x_range, y_range, title):
 
 
 def draw_box(axes, center, text, fill, width=1.2, height=0.6, fontsize=11, family="sans-serif"):
-    """A rounded box with centred text; returns its centre for arrow placement."""
+    """A rounded box with centred text."""
     x, y = center
     axes.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                                   boxstyle="round,pad=0.02,rounding_size=0.12",
                                   facecolor=fill, edgecolor=EDGE_COLOR, linewidth=1.3))
     # Monospace where single characters matter: it tells l from I.
     axes.text(x, y, text, ha="center", va="center", fontsize=fontsize, family=family)
-    return center
 
 
 def draw_arrow(axes, start, end, color=EDGE_COLOR, label=None, curve=0.0,
-               label_shift=(0.0, 0.0), style="-|>", linestyle="-", width=2.2):
+               label_shift=(0.0, 0.0), linestyle="-", width=2.2):
     """An arrow from start to end, with an optional label in the arrow's colour."""
-    axes.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=16,
+    axes.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=16,
                                    connectionstyle=f"arc3,rad={curve}", color=color,
                                    linewidth=width, linestyle=linestyle))
     if label:
@@ -129,7 +128,7 @@ def unrolled_rnn():
     column_x = [0, 3, 6]
     hidden_y = 3.2
     for step, (x, character) in enumerate(zip(column_x, characters), start=1):
-        draw_box(axes, (x, 0), f"char {step}: '{character}'", INPUT_COLOR, width=1.6,
+        draw_box(axes, (x, 0), f"char {step}: '{character}'", INPUT_COLOR, width=2.0,
                  family="monospace")
         draw_box(axes, (x, 1.3), "embedding", NEUTRAL_COLOR, width=1.6)
         draw_box(axes, (x, hidden_y), f"hidden h{step}", HIDDEN_COLOR, width=1.6)
@@ -144,7 +143,7 @@ def unrolled_rnn():
     draw_box(axes, (9.6, hidden_y), "softmax over\nvocabulary", OUTPUT_COLOR,
              width=2.4, height=0.9)
     draw_arrow(axes, (9.6, hidden_y - 0.45), (9.6, 1.6))
-    draw_box(axes, (9.6, 1.3), "char 4: 'e'", OUTPUT_COLOR, width=1.6, family="monospace")
+    draw_box(axes, (9.6, 1.3), "char 4: 'e'", OUTPUT_COLOR, width=2.0, family="monospace")
     axes.text(9.6, 0.15, "predicted next\ncharacter", ha="center", va="center", fontsize=10)
     axes.text(3, 4.25, "same colour = same weights, shared by every step",
               ha="center", fontsize=10, style="italic")
@@ -319,7 +318,7 @@ def gan_training_loop():
     draw_arrow(axes, (6.95, 0), (8.1, 0.9))
     draw_arrow(axes, (10.15, 1.3), (11.15, 1.3))
     axes.text(7.55, 0.05, "detached\nfor D's step", ha="center", fontsize=8.5,
-              color=ALERT_COLOR, rotation=0, va="top")
+              color=ALERT_COLOR, va="top")
     draw_box(axes, (9, 3.9), "D loss: real vs label 1, fake vs label 0",
              NEUTRAL_COLOR, width=5.2, height=0.6, fontsize=10)
     draw_box(axes, (5.4, -2.2), "G loss: fake judged against label 'real' = 1",
