@@ -6,4 +6,4 @@ from pathlib import Path
 # Before any kernel starts: nbval's kernels inherit this environment.
 os.environ["GENMODELS_SMOKE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
-sys.path.insert(0, str(Path(__file__).parent / "notebooks"))
+sys.path[:0] = [str(Path(__file__).parent / "notebooks"), str(Path(__file__).parent / "scripts")]

@@ -23,7 +23,8 @@ def cpu_cores():
 if "mxnet" in sys.modules and "OMP_NUM_THREADS" not in os.environ:
     print("helpers: mxnet was imported before helpers; the OpenMP thread count is MXNet's "
           "default. Import helpers first for the faster setting.", file=sys.stderr)
-os.environ.setdefault("OMP_NUM_THREADS", str(cpu_cores()))
+if os.environ.get("GENMODELS_MXNET_DEFAULT_THREADS") != "1":  # "1": keep MXNet's default, to measure it
+    os.environ.setdefault("OMP_NUM_THREADS", str(cpu_cores()))
 
 import cv2  # noqa: E402  (after the thread setting, on purpose)
 import mxnet as mx  # noqa: E402

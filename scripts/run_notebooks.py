@@ -35,9 +35,18 @@ def tidy(path):
     notebook.cells = [cell for cell in notebook.cells
                       if "injected-parameters" not in cell.metadata.get("tags", [])]
     for cell in notebook.cells:
-        for output in cell.get("outputs", []):
+        merged = []
+        for output in cell.get("outputs", []):  # a progress bar arrives as many small stream outputs
+            if (output.get("output_type") == "stream" and merged
+                    and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == output["name"]):
+                merged[-1]["text"] += output["text"]
+            else:
+                merged.append(output)
+        for output in merged:
             if output.get("output_type") == "stream":
                 output["text"] = last_redraw(output["text"])
+        if cell.cell_type == "code":
+            cell.outputs = merged
     nbformat.write(notebook, path)
 
 
