@@ -17,7 +17,7 @@ def notebook_namespace(file_name, also=(), **given):
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        source = "".join(cell["source"])
+        source = "".join(line for line in cell["source"] if not line.lstrip().startswith(("%", "!")))
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             exec(compile(source, file_name, "exec"), namespace)
             namespace.update(given)  # a test's choices win over the notebook's defaults
