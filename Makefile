@@ -32,5 +32,8 @@ train: setup  ## full training run of one notebook, outputs saved into it: make 
 figures: setup  ## redraw the diagrams in images/
 	$(BIN)/python images/make_figures.py
 
+bench: setup  ## training and generation throughput of the shipped configurations, one line per figure
+	$(BIN)/python scripts/benchmark.py
+
 clean:
 	rm -rf outputs checkpoints
