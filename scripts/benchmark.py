@@ -1,7 +1,7 @@
 """Throughput of the shipped configurations, measured through the notebooks' own functions.
 
     python scripts/benchmark.py            # every figure, one line each: name value unit
-    python scripts/benchmark.py lstm_train # one of: lstm_train, dcgan_train, generation
+    python scripts/benchmark.py lstm_train # one of: lstm_train, dcgan_train, generation, step_cost
 
 GENMODELS_MXNET_DEFAULT_THREADS=1 measures with MXNet's own OpenMP thread count instead of the
 one helpers.py sets (the number of cores).
@@ -111,7 +111,28 @@ def generation():
     print(f"generate_peak_rss {peak_memory_mib():.0f} MiB")
 
 
-FIGURES = {"lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation}
+def step_cost():
+    """One character through the fused layer vs through the unfused cells (notebook 2's stepper)."""
+    notebook, _ = char_model_notebook()
+    nd = notebook["nd"]
+    model, _ = notebook["load_pretrained"]("char_lstm.params", notebook["index_to_char"])
+    stepper = notebook["CharStepper"](model)
+    stepper.hybridize(static_alloc=True, static_shape=True)
+    state = model.begin_state(1, notebook["device"])
+    cells_state = notebook["cell_state"](state, model.num_layers)
+    one_char, one_index = nd.array([[5]], ctx=notebook["device"]), nd.array([5], ctx=notebook["device"])
+    calls = {"fused": lambda: model(one_char, *state)[0], "cells": lambda: stepper(one_index, *cells_state)[0]}
+    for name, call in calls.items():
+        for _ in range(20):
+            call().wait_to_read()
+        started = time.perf_counter()
+        for _ in range(200):
+            call().wait_to_read()
+        print(f"step_{name}_ms_per_char {(time.perf_counter() - started) / 200 * 1000:.2f} ms")
+
+
+FIGURES = {"lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation,
+           "step_cost": step_cost}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
