@@ -96,23 +96,25 @@ def test_training_resumes_from_a_checkpoint(notebook, tmp_path, capsys):
     assert json.loads((tmp_path / "progress.json").read_text()) == resumed
 
 
-def test_weights_for_another_vocabulary_are_refused(notebook, tmp_path, monkeypatch):
-    monkeypatch.setattr(helpers, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setattr(helpers, "MANIFEST", tmp_path / "manifest.json")
-    tiny_model(notebook, vocab_size=12).save_parameters(str(tmp_path / "tiny.params"))
-    config = dict(mode="lstm", num_embed=4, num_hidden=8, num_layers=2, dropout=0.1)
+def ship_tiny_weights(notebook, folder, monkeypatch, **config):
+    """A tiny LSTM saved as weights/tiny.params in `folder`, its manifest entry claiming `config`."""
+    monkeypatch.setattr(helpers, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(helpers, "MANIFEST", folder / "manifest.json")
+    tiny_model(notebook, vocab_size=12).save_parameters(str(folder / "tiny.params"))
     helpers.record_weights("tiny.params", vocabulary=list("abcdefghijkl"), config=config)
+
+
+def test_weights_for_another_vocabulary_are_refused(notebook, tmp_path, monkeypatch):
+    config = dict(mode="lstm", num_embed=4, num_hidden=8, num_layers=2, dropout=0.1)
+    ship_tiny_weights(notebook, tmp_path, monkeypatch, **config)
     with pytest.raises(ValueError, match="vocabulary of 12 characters that differs from this text's 3"):
         notebook["load_pretrained"]("tiny.params", ["\0", "a", "b"])
     assert notebook["load_pretrained"]("tiny.params", list("abcdefghijkl"))[1]["config"] == config
 
 
 def test_weights_for_another_architecture_are_refused(notebook, tmp_path, monkeypatch):
-    monkeypatch.setattr(helpers, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setattr(helpers, "MANIFEST", tmp_path / "manifest.json")
-    tiny_model(notebook, vocab_size=12).save_parameters(str(tmp_path / "tiny.params"))
-    wrong = dict(mode="gru", num_embed=4, num_hidden=16, num_layers=2, dropout=0.1)
-    helpers.record_weights("tiny.params", vocabulary=list("abcdefghijkl"), config=wrong)
+    ship_tiny_weights(notebook, tmp_path, monkeypatch, mode="gru", num_embed=4, num_hidden=16,
+                      num_layers=2, dropout=0.1)
     with pytest.raises(ValueError, match="does not fit the architecture"):
         notebook["load_pretrained"]("tiny.params", list("abcdefghijkl"))
 
