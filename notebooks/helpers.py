@@ -7,6 +7,7 @@ of CPU cores this process may use (unless ``OMP_NUM_THREADS`` is already set). M
 that variable once, when it is first imported; its default over-subscribes small machines.
 """
 import hashlib
+import json
 import os
 import random
 import sys
@@ -319,15 +320,11 @@ MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 def read_manifest():
     """The weights manifest: {file name: details}, empty when there is none yet."""
-    import json
-
     return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
 
 
 def record_weights(file_name, **details):
     """Add or replace the manifest entry of weights/<file_name>, with its SHA-256."""
-    import json
-
     entries = read_manifest()
     entries[file_name] = {"sha256": sha256_of(WEIGHTS_DIR / file_name), **details}
     text = json.dumps(entries, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

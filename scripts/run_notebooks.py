@@ -12,7 +12,6 @@ progress-bar redraws are collapsed to the final state that a terminal would show
 """
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ OUTPUTS = ROOT / "outputs"
 
 def last_redraw(text):
     """Keep, for each line, only what follows its last carriage return (as a terminal shows it)."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in re.split(r"\n", text))
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def tidy(path):
