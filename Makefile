@@ -7,7 +7,7 @@ DATA   ?=
 
 export GENMODELS_DATA_DIR ?= $(DATA)
 
-.PHONY: setup lab test run train figures bench clean
+.PHONY: setup lab test run train figures bench compare clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ figures: setup  ## redraw the diagrams in images/
 
 bench: setup  ## training and generation throughput of the shipped configurations, one line per figure
 	$(BIN)/python scripts/benchmark.py
+
+compare: setup  ## MXNet vs PyTorch side by side: make compare TORCH_PYTHON=/path/to/torch-venv/bin/python
+	$(BIN)/python scripts/benchmark.py --pytorch $(TORCH_PYTHON) --rounds 3
 
 clean:
 	rm -rf outputs checkpoints

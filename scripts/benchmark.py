@@ -2,6 +2,12 @@
 
     python scripts/benchmark.py            # every figure, one line each: name value unit
     python scripts/benchmark.py lstm_train # one of: lstm_train, dcgan_train, generation, step_cost
+    python scripts/benchmark.py --pytorch /path/to/torch-venv/bin/python --rounds 3
+                                           # MXNet vs PyTorch, side by side, alternating
+
+The PyTorch side runs the team's reference script (../shared/bench/pytorch_reference.py, or
+--reference PATH) with the interpreter of a separate environment that has torch; torch is not
+a dependency of this project.
 
 GENMODELS_MXNET_DEFAULT_THREADS=1 measures with MXNet's own OpenMP thread count instead of the
 one helpers.py sets (the number of cores).
@@ -10,8 +16,10 @@ Each figure runs in a child process of its own, so that its peak resident memory
 The models' sizes come from the manifest entries of the shipped weights in weights/, the data
 is the real data (see data/README.md), and every measurement follows a warm-up.
 """
+import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -21,7 +29,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import helpers  # noqa: E402  (sets the OpenMP thread count before mxnet is imported)
 from notebook_code import notebook_namespace  # noqa: E402
 
-LSTM_BATCHES, DCGAN_STEPS, ORIGINAL_CHARS, STATEFUL_CHARS = 30, 20, 100, 2000
+LSTM_BATCHES, DCGAN_STEPS, ORIGINAL_CHARS, STATEFUL_CHARS = 30, 30, 100, 2000
+WARMUP = 3  # batches before the clock starts, on both sides of the PyTorch comparison
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "pytorch_reference.py"
 
 
 def peak_memory_mib():
@@ -52,9 +62,9 @@ def lstm_train():
     model.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": config["learning_rate"]})
     progress = notebook["tqdm"](disable=True)
-    notebook["train_one_epoch"](model, trainer, data[:3 * seq_length + 1], seq_length, batch_size, progress)
+    notebook["train_one_epoch"](model, trainer, data[:WARMUP * seq_length + 1], seq_length, batch_size, progress)
     started = time.perf_counter()
-    timed = data[3 * seq_length:(3 + LSTM_BATCHES) * seq_length + 1]
+    timed = data[WARMUP * seq_length:(WARMUP + LSTM_BATCHES) * seq_length + 1]
     notebook["train_one_epoch"](model, trainer, timed, seq_length, batch_size, progress)
     seconds = time.perf_counter() - started
     print(f"lstm_train_chars_per_s {LSTM_BATCHES * seq_length * batch_size / seconds:.0f} chars/s")
@@ -77,8 +87,8 @@ def dcgan_train():
         network.initialize(mx.init.Normal(0.02), ctx=device)
         network.hybridize(static_alloc=True, static_shape=True)
         trainers.append(gluon.Trainer(list(network.collect_params().values()), "adam", adam))
-    for step in range(3 + DCGAN_STEPS):
-        if step == 3:
+    for step in range(WARMUP + DCGAN_STEPS):
+        if step == WARMUP:
             nd.waitall()
             started = time.perf_counter()
         real_batch = images[(step % 4) * batch_size:(step % 4 + 1) * batch_size]
@@ -134,9 +144,74 @@ def step_cost():
 FIGURES = {"lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation,
            "step_cost": step_cost}
 
+
+def pytorch_arguments(figure):
+    """The reference script's command line for the shipped configuration behind `figure`."""
+    manifest = helpers.read_manifest()
+    if figure == "lstm_train":
+        entry = manifest["char_lstm.params"]
+        config = entry["config"]
+        options = dict(mode=config["mode"], vocab=len(entry["vocabulary"]), embed=config["num_embed"],
+                       hidden=config["num_hidden"], layers=config["num_layers"], seq=config["seq_length"],
+                       batch=config["batch_size"], dropout=config["dropout"], lr=config["learning_rate"],
+                       clip=config["clip"], batches=LSTM_BATCHES, warmup=WARMUP)
+        model = "charlstm"
+    elif figure == "dcgan_train":
+        config = manifest["dcgan_generator.params"]["config"]
+        options = dict(batch=config["batch_size"], nz=config["latent_size"], ngf=config["ngf"],
+                       ndf=config["ndf"], batches=DCGAN_STEPS, warmup=WARMUP)
+        model = "dcgan"
+    else:
+        raise ValueError(f"no PyTorch reference for {figure!r}; there is one for lstm_train and dcgan_train")
+    return [model] + [part for key, value in options.items() for part in (f"--{key}", str(value))]
+
+
+def pytorch_rate(line):
+    """The throughput in the reference's one-line report, e.g. '... chars_per_s=6156' -> 6156.0."""
+    rates = [part.split("=")[1] for part in line.split() if part.split("=")[0].endswith("_per_s")]
+    if len(rates) != 1:
+        raise ValueError(f"expected one '<unit>_per_s=<value>' in the PyTorch reference's output, got {line!r}")
+    return float(rates[0])
+
+
+def ratio_summary(name, ratios):
+    """`name value unit` lines for a list of MXNet / PyTorch ratios: median, lowest, highest."""
+    return [f"{name}_mxnet_over_pytorch {statistics.median(ratios):.2f} x",
+            f"{name}_mxnet_over_pytorch_lowest {min(ratios):.2f} x",
+            f"{name}_mxnet_over_pytorch_highest {max(ratios):.2f} x"]
+
+
+def compare_with_pytorch(torch_python, reference, rounds):
+    """Both frameworks back to back, alternating which goes first, `rounds` times per model."""
+    if not Path(reference).is_file():
+        raise FileNotFoundError(f"PyTorch reference script not found at {reference}; pass its path with --reference")
+    runs = {"mxnet": lambda figure: [sys.executable, __file__, figure],
+            "pytorch": lambda figure: [torch_python, str(reference), *pytorch_arguments(figure)]}
+    ratios = {"lstm_train": [], "dcgan_train": []}
+    for round_number in range(1, rounds + 1):
+        for figure in ratios:
+            rates = {}
+            for framework in sorted(runs, reverse=round_number % 2 == 0):
+                line = subprocess.run(runs[framework](figure), check=True, capture_output=True,
+                                      text=True).stdout.splitlines()[0]
+                rates[framework] = float(line.split()[1]) if framework == "mxnet" else pytorch_rate(line)
+                print(f"round{round_number}_{figure}_{framework} {rates[framework]:.1f} per s", flush=True)
+            ratios[figure].append(rates["mxnet"] / rates["pytorch"])
+    for figure, values in ratios.items():
+        print("\n".join(ratio_summary(figure, values)))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        FIGURES[sys.argv[1]]()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="one figure only (default: all)")
+    parser.add_argument("--pytorch", metavar="PYTHON", help="a Python that has torch: compare with PyTorch")
+    parser.add_argument("--reference", default=REFERENCE, help="the PyTorch reference script")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the PyTorch comparison")
+    arguments = parser.parse_args()
+    if arguments.pytorch:
+        compare_with_pytorch(arguments.pytorch, arguments.reference, arguments.rounds)
+    elif arguments.figure:
+        FIGURES[arguments.figure]()
     else:
         print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP")
         for name in FIGURES:

@@ -1,0 +1,43 @@
+"""The PyTorch side-by-side of scripts/benchmark.py: what it runs and how it reads the answers."""
+import pytest
+
+import benchmark
+
+
+def test_pytorch_runs_the_shipped_lstm_configuration():
+    arguments = benchmark.pytorch_arguments("lstm_train")
+    options = dict(zip(arguments[1::2], arguments[2::2]))
+    assert arguments[0] == "charlstm"
+    assert options == {"--mode": "lstm", "--vocab": "86", "--embed": "128", "--hidden": "512", "--layers": "2",
+                       "--seq": "100", "--batch": "64", "--dropout": "0.5", "--lr": "0.002", "--clip": "1.0",
+                       "--batches": str(benchmark.LSTM_BATCHES), "--warmup": str(benchmark.WARMUP)}
+
+
+def test_pytorch_runs_the_shipped_dcgan_configuration():
+    arguments = benchmark.pytorch_arguments("dcgan_train")
+    assert arguments == ["dcgan", "--batch", "64", "--nz", "150", "--ngf", "64", "--ndf", "64",
+                         "--batches", str(benchmark.DCGAN_STEPS), "--warmup", str(benchmark.WARMUP)]
+
+
+def test_only_the_training_figures_have_a_pytorch_reference():
+    with pytest.raises(ValueError, match="no PyTorch reference for 'generation'"):
+        benchmark.pytorch_arguments("generation")
+
+
+def test_the_rate_is_read_from_the_reference_line():
+    line = "dcgan batch=64 nz=150 ngf=64 ndf=64 threads=2 images_per_s=56.6"
+    assert benchmark.pytorch_rate(line) == 56.6
+    with pytest.raises(ValueError, match="expected one '<unit>_per_s=<value>'"):
+        benchmark.pytorch_rate("Traceback (most recent call last):")
+
+
+def test_ratios_are_summarised_by_median_and_range():
+    assert benchmark.ratio_summary("dcgan_train", [1.3, 0.9, 1.1]) == [
+        "dcgan_train_mxnet_over_pytorch 1.10 x",
+        "dcgan_train_mxnet_over_pytorch_lowest 0.90 x",
+        "dcgan_train_mxnet_over_pytorch_highest 1.30 x"]
+
+
+def test_a_missing_reference_script_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pass its path with --reference"):
+        benchmark.compare_with_pytorch("python", tmp_path / "nowhere.py", rounds=1)
