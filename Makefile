@@ -36,6 +36,7 @@ bench: setup  ## training and generation throughput of the shipped configuration
 	$(BIN)/python scripts/benchmark.py
 
 compare: setup  ## MXNet vs PyTorch side by side: make compare TORCH_PYTHON=/path/to/torch-venv/bin/python
+	$(if $(TORCH_PYTHON),,$(error set TORCH_PYTHON to a Python that has torch: make compare TORCH_PYTHON=/path/to/bin/python))
 	$(BIN)/python scripts/benchmark.py --pytorch $(TORCH_PYTHON) --rounds 3
 
 clean:
