@@ -2,15 +2,25 @@
 and setting up MXNet on this machine. The models and training loops are not here: they are
 the lesson, so they live in the notebooks.
 
-Import this module *before* mxnet: on import it sets the OpenMP thread count to the number
-of CPU cores this process may use (unless ``OMP_NUM_THREADS`` is already set). MXNet reads
-that variable once, when it is first imported; its default over-subscribes small machines.
+Import this module *before* mxnet: on import it sets two environment variables that MXNet
+reads once, when it starts, unless they are already set:
+
+- ``OMP_NUM_THREADS``: the number of CPU cores this process may use. MXNet's default starts
+  more OpenMP threads than a small machine has cores, and they get in each other's way.
+- ``MXNET_ENGINE_TYPE=NaiveEngine``, with the CPU build of MXNet only: the synchronous engine,
+  which runs each operator when Python calls it. The default, asynchronous engine runs them on
+  worker threads so that Python can queue work while a GPU computes; on a CPU those workers
+  only compete with OpenMP's threads for the same cores.
+
+``GENMODELS_MXNET_DEFAULT_THREADS=1`` and ``GENMODELS_MXNET_DEFAULT_ENGINE=1`` keep MXNet's own
+defaults instead, to measure them (see README, "Speed on a small CPU").
 """
 import hashlib
 import json
 import os
 import random
 import sys
+from importlib import metadata
 from pathlib import Path
 
 
@@ -21,11 +31,22 @@ def cpu_cores():
     return os.cpu_count() or 1
 
 
+def mxnet_is_cpu_build():
+    """True when the installed MXNet is the CPU build (the wheel named `mxnet`, not `mxnet-cu112`...)."""
+    try:
+        metadata.distribution("mxnet")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 if "mxnet" in sys.modules and "OMP_NUM_THREADS" not in os.environ:
-    print("helpers: mxnet was imported before helpers; the OpenMP thread count is MXNet's "
-          "default. Import helpers first for the faster setting.", file=sys.stderr)
+    print("helpers: mxnet was imported before helpers; its thread count and engine are MXNet's "
+          "defaults. Import helpers first for the faster settings.", file=sys.stderr)
 if os.environ.get("GENMODELS_MXNET_DEFAULT_THREADS") != "1":  # "1": keep MXNet's default, to measure it
     os.environ.setdefault("OMP_NUM_THREADS", str(cpu_cores()))
+if os.environ.get("GENMODELS_MXNET_DEFAULT_ENGINE") != "1" and mxnet_is_cpu_build():
+    os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
 
 import cv2  # noqa: E402  (after the thread setting, on purpose)
 import mxnet as mx  # noqa: E402

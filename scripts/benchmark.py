@@ -10,7 +10,8 @@ The PyTorch side runs the team's reference script (../shared/bench/pytorch_refer
 a dependency of this project.
 
 GENMODELS_MXNET_DEFAULT_THREADS=1 measures with MXNet's own OpenMP thread count instead of the
-one helpers.py sets (the number of cores).
+one helpers.py sets (the number of cores), GENMODELS_MXNET_DEFAULT_ENGINE=1 with MXNet's default
+asynchronous engine instead of the synchronous one helpers.py selects on the CPU build.
 
 Each figure runs in a child process of its own, so that its peak resident memory is its own.
 The models' sizes come from the manifest entries of the shipped weights in weights/, the data
@@ -214,5 +215,6 @@ if __name__ == "__main__":
         FIGURES[arguments.figure]()
     else:
         print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP")
+        print(f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet")
         for name in FIGURES:
             subprocess.run([sys.executable, __file__, name], check=True)

@@ -9,9 +9,11 @@ import importlib
 import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
-import helpers  # first: it sets OMP_NUM_THREADS before mxnet is imported
+import helpers  # first: it sets the thread count and engine before mxnet is imported
 
 import cv2
 import matplotlib
@@ -66,6 +68,31 @@ def test_import_keeps_an_existing_omp_num_threads_silently(monkeypatch, capsys):
     importlib.reload(helpers)
     assert os.environ["OMP_NUM_THREADS"] == "1"
     assert capsys.readouterr().err == ""
+
+
+def engine_mxnet_starts(**environment):
+    """The engine a fresh Python that imports helpers, then runs one operator, says it started."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MXNET_ENGINE_TYPE", "GENMODELS_MXNET_DEFAULT_ENGINE")}
+    env.update(environment)
+    code = "import helpers, mxnet; mxnet.nd.ones(1).asnumpy()"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            cwd=Path(helpers.__file__).parent, check=True)
+    started = [line for line in result.stderr.splitlines() if "start using engine" in line]
+    return started[0].split(":")[-1].strip() if started else "threaded (MXNet's default)"
+
+
+def test_import_selects_the_synchronous_engine_on_the_cpu_build():
+    assert helpers.mxnet_is_cpu_build()  # the tests run on requirements.txt: mxnet, the CPU wheel
+    assert engine_mxnet_starts() == "NaiveEngine"
+
+
+def test_default_engine_switch_keeps_mxnets_engine():
+    assert engine_mxnet_starts(GENMODELS_MXNET_DEFAULT_ENGINE="1") == "threaded (MXNet's default)"
+
+
+def test_an_engine_chosen_by_the_reader_is_kept():
+    assert engine_mxnet_starts(MXNET_ENGINE_TYPE="ThreadedEngine") == "ThreadedEngine"
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("0", False),
