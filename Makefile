@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?=
+# rounds of `make compare`: make compare ROUNDS=5 TORCH_PYTHON=...
+ROUNDS ?= 3
 
 export GENMODELS_DATA_DIR ?= $(DATA)
 
@@ -37,7 +39,7 @@ bench: setup  ## training and generation throughput of the shipped configuration
 
 compare: setup  ## MXNet vs PyTorch side by side: make compare TORCH_PYTHON=/path/to/torch-venv/bin/python
 	$(if $(TORCH_PYTHON),,$(error set TORCH_PYTHON to a Python that has torch: make compare TORCH_PYTHON=/path/to/bin/python))
-	$(BIN)/python scripts/benchmark.py --pytorch $(TORCH_PYTHON) --rounds 3
+	$(BIN)/python scripts/benchmark.py --pytorch $(TORCH_PYTHON) --rounds $(ROUNDS)
 
 clean:
 	rm -rf outputs checkpoints
