@@ -48,7 +48,7 @@ if os.environ.get("GENMODELS_MXNET_DEFAULT_THREADS") != "1":  # "1": keep MXNet'
 if os.environ.get("GENMODELS_MXNET_DEFAULT_ENGINE") != "1" and mxnet_is_cpu_build():
     os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
 
-import cv2  # noqa: E402  (after the thread setting, on purpose)
+import cv2  # noqa: E402  (after the thread and engine settings, on purpose)
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
