@@ -7,8 +7,10 @@ Default mode writes the executed notebooks to outputs/ (git-ignored) and leaves 
 untouched; the samples and image grids the notebooks save land in outputs/ as well.
 --train runs a notebook with TRAIN = True and saves it in place, which is how the committed
 notebooks got their outputs. Papermill's injected-parameters cell is then removed, so that a
-reader who re-runs the committed notebook gets the fast default (TRAIN = False) again, and
-progress-bar redraws are collapsed to the final state that a terminal would show.
+reader who re-runs the committed notebook gets the fast default (TRAIN = False) again,
+progress-bar redraws are collapsed to the final state that a terminal would show, and cells
+tagged `data-preview` (pictures of the data set, which is not ours to redistribute) lose their
+outputs.
 """
 import argparse
 import os
@@ -22,6 +24,7 @@ import papermill
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUTS = ROOT / "outputs"
+DATA_PREVIEW = "data-preview"  # tag of cells that show the data itself: never committed with outputs
 
 
 def last_redraw(text):
@@ -45,7 +48,7 @@ def tidy(path):
             if output.get("output_type") == "stream":
                 output["text"] = last_redraw(output["text"])
         if cell.cell_type == "code":
-            cell.outputs = merged
+            cell.outputs = [] if DATA_PREVIEW in cell.metadata.get("tags", []) else merged
     nbformat.write(notebook, path)
 
 
