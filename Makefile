@@ -1,9 +1,16 @@
 # Two commands are all a reader needs:  `make lab`  (set up, open the tutorial)  and  `make test`.
 # Every target creates the virtual environment in .venv first when it is missing or stale.
-PYTHON ?= python3
+# A Python 3.11 to make .venv with; empty: scripts/find_python.sh looks for one (python3.11, python3,
+# pyenv, uv) and, failing that, says what to install. make lab PYTHON=/path/to/python3.11 names one.
+PYTHON ?=
+# uv, when it is on PATH, makes .venv and installs the requirements (several times faster than
+# pip); make lab UV= uses venv and pip instead.
+UV     ?= $(shell command -v uv 2>/dev/null)
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?=
+# more jupyter lab options: make lab LAB_OPTIONS="--no-browser --ServerApp.port=8890"
+LAB_OPTIONS ?=
 # rounds of `make compare`: make compare ROUNDS=5 TORCH_PYTHON=...
 ROUNDS ?= 3
 
@@ -13,16 +20,24 @@ export GENMODELS_DATA_DIR ?= $(DATA)
 
 setup: $(VENV)/.installed
 
+# A .venv made by another Python than 3.11 (an earlier attempt with python3 3.12, say) is made again.
 $(VENV)/.installed: requirements.txt
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	touch $@
+	@if [ -d $(VENV) ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
+	  echo "$(VENV) was not made by a working Python 3.11: making it again"; rm -rf $(VENV); fi
+	@if [ ! -d $(VENV) ]; then \
+	  python=$$(PYTHON="$(PYTHON)" sh scripts/find_python.sh) || exit 1; \
+	  echo "Making $(VENV) with $$python"; \
+	  if [ -n "$(UV)" ]; then "$(UV)" venv --quiet --seed --python "$$python" $(VENV); \
+	  else "$$python" -m venv $(VENV); fi || exit 1; fi
+	@echo "Installing requirements.txt into $(VENV)$(if $(UV), with uv,) (a few minutes the first time)"
+	@if [ -n "$(UV)" ]; then "$(UV)" pip install --quiet --python $(BIN)/python -r requirements.txt; \
+	else $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -r requirements.txt; fi
+	@touch $@
 
-lab: setup  ## set up, then start JupyterLab on notebooks/
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: setup  ## set up, then start JupyterLab serving the repository (so ../images/ links load), open on notebooks/
+	$(BIN)/python scripts/jupyter_lab.py $(LAB_OPTIONS)
 
-test: setup  ## set up, then run the unit tests and every notebook (smoke mode) under nbval
+test: setup  ## set up, then the unit tests, every notebook (smoke mode) under nbval, a fresh clone, a browser
 	$(BIN)/python -m pytest
 
 run: setup  ## execute every notebook headless in its default mode; results go to outputs/

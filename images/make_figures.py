@@ -34,6 +34,7 @@ GENERATOR_COLOR = "#b9d3ee"   # light blue: the generator and what it makes
 DISCRIMINATOR_COLOR = "#d9c2e8"  # light purple: the discriminator
 ALERT_COLOR = "#d62728"       # red lines: something is lost
 UPDATE_COLOR = "#555555"      # dashed grey: an optimiser step
+SERVER_COLOR = "#bfe3dc"      # pale teal: a parameter server, which holds the weights
 EDGE_COLOR = "#444444"
 TEXT_COLOR = "#222222"
 
@@ -195,23 +196,60 @@ def three_character_windows(text="I_love_mxnet", window=3):
     save(figure, "three_char_windows.png")
 
 
-def sequence_to_sequence(steps=3):
-    figure, axes = new_canvas(9, 6.2, (-1.2, 3 * steps + 0.2), (-0.6, 6.4),
-                              "Many-to-many RNN: an output and a loss at every step")
+def sequence_to_sequence(text="love"):
+    """Many-to-many on a real word: after each prefix, predict the character that follows it."""
+    steps = len(text) - 1
+    figure, axes = new_canvas(9, 6.6, (-1.2, 3 * steps - 0.8), (-1.0, 6.4),
+                              "Many-to-many RNN: a prediction and a loss at every step")
     for step in range(1, steps + 1):
         x = (step - 1) * 3
-        draw_box(axes, (x, 0), f"input x{step}", INPUT_COLOR, width=1.6)
+        draw_box(axes, (x, 0), f"x{step} = '{text[step - 1]}'", INPUT_COLOR, width=1.6,
+                 family="monospace")
         draw_box(axes, (x, 1.8), f"hidden h{step}", HIDDEN_COLOR, width=1.6)
-        draw_box(axes, (x, 3.6), f"output y{step}", OUTPUT_COLOR, width=1.6)
+        draw_box(axes, (x, 3.6), f"y{step} vs '{text[step]}'", OUTPUT_COLOR, width=1.8,
+                 family="monospace")
         draw_box(axes, (x, 5.1), f"loss{step}", NEUTRAL_COLOR, width=1.3)
         draw_arrow(axes, (x, 0.3), (x, 1.5), WI_COLOR, "WI", label_shift=(0.35, 0))
         draw_arrow(axes, (x, 2.1), (x, 3.3), WO_COLOR, "WO", label_shift=(0.38, 0))
         draw_arrow(axes, (x, 3.9), (x, 4.8))
+        # what this step's prediction is allowed to depend on: the prefix read so far
+        axes.text(x, -0.65, f"'{text[:step]}' -> '{text[step]}'", ha="center", va="center",
+                  fontsize=11, family="monospace")
         if step < steps:
             draw_arrow(axes, (x + 0.8, 1.8), (x + 2.2, 1.8), WH_COLOR, "WH",
                        label_shift=(0, 0.28))
-    axes.text(3, 5.9, "total loss = loss1 + loss2 + loss3", ha="center", fontsize=11)
+    axes.text(3, 5.9, " + ".join(f"loss{step}" for step in range(1, steps + 1))
+              + " = total loss", ha="center", fontsize=11)
     save(figure, "seq_to_seq.png")
+
+
+def features_without_labels():
+    """The original's m-dis and m-gen-partial: who needs labels, and for what."""
+    figure, axes = new_canvas(11.5, 5.6, (-1.4, 14.2), (-1.0, 5.6),
+                              "Learning features with and without labels")
+    axes.text(-1.3, 4.9, "m-dis", fontsize=12, fontweight="bold", va="center")
+    draw_box(axes, (1.3, 4.3), "every image\nlabelled", INPUT_COLOR, width=2.0, height=0.9)
+    draw_box(axes, (5.0, 4.3), "hidden layers", HIDDEN_COLOR, width=2.2, height=0.9)
+    draw_box(axes, (8.7, 4.3), "softmax:\ncat or dog", OUTPUT_COLOR, width=2.0, height=0.9)
+    draw_arrow(axes, (2.3, 4.3), (3.9, 4.3))
+    draw_arrow(axes, (6.1, 4.3), (7.7, 4.3))
+    axes.text(11.9, 4.3, "learns what separates\nthe two labels", ha="center", va="center",
+              fontsize=10, style="italic")
+    axes.text(-1.3, 2.6, "m-gen-partial", fontsize=12, fontweight="bold", va="center")
+    draw_box(axes, (1.3, 1.9), "many images,\nno labels", INPUT_COLOR, width=2.0, height=0.9)
+    draw_box(axes, (5.0, 1.9), "hidden layers", HIDDEN_COLOR, width=2.2, height=0.9)
+    draw_box(axes, (8.7, 1.9), "describe the\ninput itself", NEUTRAL_COLOR, width=2.0, height=0.9)
+    draw_arrow(axes, (2.3, 1.9), (3.9, 1.9))
+    draw_arrow(axes, (6.1, 1.9), (7.7, 1.9))
+    axes.text(11.9, 1.9, "step 1: learns what\nthe images look like", ha="center",
+              va="center", fontsize=10, style="italic")
+    draw_box(axes, (1.3, -0.3), "a few labelled\nimages", INPUT_COLOR, width=2.0, height=0.9)
+    draw_box(axes, (8.7, -0.3), "softmax:\ncat or dog", OUTPUT_COLOR, width=2.0, height=0.9)
+    draw_arrow(axes, (2.3, -0.3), (4.4, 1.4), linestyle="--")
+    draw_arrow(axes, (5.6, 1.4), (7.7, -0.3), linestyle="--")
+    axes.text(11.9, -0.3, "step 2: a small head,\nfine-tuned with few labels", ha="center",
+              va="center", fontsize=10, style="italic")
+    save(figure, "features_without_labels.png")
 
 
 def folded_rnn():
@@ -337,11 +375,88 @@ def gan_training_loop():
     save(figure, "gan_training_loop.png")
 
 
+def data_parallel():
+    """Notebook 4: a global batch split between two workers, summed and applied on a server."""
+    figure, axes = new_canvas(11, 6.6, (-0.6, 11.4), (-1.6, 6.0),
+                              "Data parallelism with a parameter server (dist_sync)")
+    draw_box(axes, (3.4, 5.2), "global batch: B columns of text", INPUT_COLOR, width=5.4)
+    for rank, x in enumerate((1.3, 5.5)):
+        columns = "0 ... B/2-1" if rank == 0 else "B/2 ... B-1"
+        draw_box(axes, (x, 3.9), f"shard {rank}: columns {columns}", INPUT_COLOR, width=3.3, fontsize=10)
+        draw_arrow(axes, (x + (0.6 if rank == 0 else -0.6), 4.9), (x, 4.22))
+        draw_box(axes, (x, 2.3), f"worker, kv.rank = {rank}\nforward + backward\n"
+                 rf"$g_{rank} = \sum_{{i \in S_{rank}}} \nabla \ell_i$", NEUTRAL_COLOR, width=3.3, height=1.45)
+        draw_arrow(axes, (x, 3.58), (x, 3.05))
+        draw_arrow(axes, (x - 0.7, 1.55), (x - 0.7, 0.25), UPDATE_COLOR, rf"push $g_{rank}$",
+                   linestyle="--", label_shift=(-0.05, 0))
+        draw_arrow(axes, (x + 0.7, 0.25), (x + 0.7, 1.55), EDGE_COLOR, "pull $w$", label_shift=(0.05, 0))
+    draw_box(axes, (3.4, -0.55), "server: $g = g_0 + g_1$,  then the optimizer:\n"
+             r"$w \leftarrow w - \eta \, g / B$   (trainer.step(B), B global)", SERVER_COLOR,
+             width=6.6, height=1.5)
+    draw_box(axes, (9.6, 2.3), "scheduler\nassigns the ranks,\nintroduces the\nprocesses; no data\npasses through it",
+             NEUTRAL_COLOR, width=2.9, height=2.2, fontsize=10)
+    axes.text(9.6, -0.55, "every worker pulls the\nsame new $w$, so the\nweights stay identical",
+              ha="center", va="center", fontsize=10)
+    save(figure, "data_parallel.png")
+
+
+def lstm_cell():
+    """One LSTM step (notebook 2's gate equations): the cell line on top, the gates below it."""
+    figure, axes = new_canvas(11, 6.2, (-1.4, 13.4), (-1.3, 6.4), "One step of an LSTM cell")
+    cell_y, gate_y, bus_y = 5.2, 2.6, 1.0
+
+    def operation(center, symbol):  # a small round node: an element-wise operation
+        axes.add_patch(plt.Circle(center, 0.32, facecolor="white", edgecolor=EDGE_COLOR, linewidth=1.3))
+        axes.text(*center, symbol, ha="center", va="center", fontsize=12 if len(symbol) == 1 else 8)
+
+    draw_box(axes, (-0.4, cell_y), "c(t-1)", HIDDEN_COLOR, width=1.5)
+    draw_box(axes, (12.4, cell_y), "c(t)", HIDDEN_COLOR, width=1.4)
+    draw_box(axes, (-0.4, bus_y), "h(t-1)", HIDDEN_COLOR, width=1.5)
+    draw_box(axes, (1.6, -0.6), "x(t)", INPUT_COLOR, width=1.3)
+    draw_box(axes, (12.4, 2.6), "h(t)", HIDDEN_COLOR, width=1.4)
+    forget_x, input_x, candidate_x, output_x, squash_x = 3.4, 5.2, 6.9, 8.7, 10.3
+    # the cell line: only a multiplication and an addition touch it
+    draw_arrow(axes, (0.35, cell_y), (forget_x - 0.32, cell_y), width=3)
+    draw_arrow(axes, (forget_x + 0.32, cell_y), (6.05 - 0.32, cell_y), width=3)
+    draw_arrow(axes, (6.05 + 0.32, cell_y), (11.7, cell_y), width=3)
+    operation((forget_x, cell_y), "×")
+    operation((6.05, cell_y), "+")
+    # [h(t-1), x(t)] feeds all four gates
+    axes.plot([0.35, output_x], [bus_y, bus_y], color=EDGE_COLOR, linewidth=2)
+    axes.plot([1.6, 1.6], [-0.3, bus_y], color=EDGE_COLOR, linewidth=2)
+    gates = [(forget_x, "σ", "f(t) forget"), (input_x, "σ", "i(t) input"),
+             (candidate_x, "tanh", "g(t) candidate"), (output_x, "σ", "o(t) output")]
+    for x, symbol, name in gates:
+        draw_arrow(axes, (x, bus_y), (x, gate_y - 0.3), WI_COLOR)
+        draw_box(axes, (x, gate_y), symbol, NEUTRAL_COLOR, width=1.0)
+        axes.text(x, gate_y - 0.62, name, ha="center", va="top", fontsize=9,
+                  bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
+    draw_arrow(axes, (forget_x, gate_y + 0.3), (forget_x, cell_y - 0.32))
+    operation((6.05, 3.9), "×")
+    draw_arrow(axes, (input_x, gate_y + 0.3), (5.85, 3.65))
+    draw_arrow(axes, (candidate_x, gate_y + 0.3), (6.25, 3.65))
+    draw_arrow(axes, (6.05, 4.22), (6.05, cell_y - 0.32))
+    # the output: tanh of the new cell, let through by the output gate
+    operation((squash_x, 4.1), "tanh")
+    draw_arrow(axes, (squash_x, cell_y), (squash_x, 4.42))
+    operation((squash_x, gate_y), "×")
+    draw_arrow(axes, (squash_x, 3.78), (squash_x, gate_y + 0.32))
+    draw_arrow(axes, (output_x + 0.5, gate_y), (squash_x - 0.32, gate_y))
+    draw_arrow(axes, (squash_x + 0.32, gate_y), (11.7, gate_y))
+    axes.text(7.6, -0.6, "blue: weights W(x·), W(h·) and a bias, one set per gate\n"
+              "σ gives numbers in (0, 1): how much passes; × and + act element by element",
+              ha="center", va="center", fontsize=9.5, style="italic")
+    save(figure, "lstm_cell.png")
+
+
 if __name__ == "__main__":
+    lstm_cell()
     feedforward_vs_recurrent()
     unrolled_rnn()
     three_character_windows()
     sequence_to_sequence()
+    features_without_labels()
     folded_rnn()
     batchify_figure()
     gan_training_loop()
+    data_parallel()

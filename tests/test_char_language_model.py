@@ -1,4 +1,4 @@
-"""Behaviour of notebook 2's own code: the model, generation, checkpoints and the shipped LSTM."""
+"""Behaviour of notebook 2's own code: parameters, the model, training, generation and the shipped LSTM."""
 import json
 import math
 
@@ -7,16 +7,23 @@ import pytest
 import helpers
 from notebook_code import notebook_namespace
 
+NOTEBOOK = "02_char_language_model.ipynb"
 SHIPPED = helpers.read_manifest().get("char_lstm.params")
+COMPARISON_LOG = helpers.REPO_ROOT / "logs" / "char_layer_comparison.json"
 pytestmark = pytest.mark.skipif(SHIPPED is None, reason="weights/char_lstm.params has no manifest entry")
+
+
+def load_notebook(**parameters):
+    """The notebook's definitions, with the shipped vocabulary and any parameter values given."""
+    vocabulary = SHIPPED["vocabulary"]
+    given = dict(index_to_char=vocabulary, vocab_size=len(vocabulary),
+                 char_to_index={char: index for index, char in enumerate(vocabulary)})
+    return notebook_namespace(NOTEBOOK, also=("loss_function", "device"), **{**given, **parameters})
 
 
 @pytest.fixture(scope="module")
 def notebook():
-    vocabulary = SHIPPED["vocabulary"]
-    return notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"),
-                              index_to_char=vocabulary,
-                              char_to_index={char: index for index, char in enumerate(vocabulary)})
+    return load_notebook()
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +38,62 @@ def tiny_model(notebook, mode="lstm", vocab_size=12):
     return model
 
 
+# ---------------------------------------------------------------- the validation cell
+
+def check_message(**parameters):
+    """The ParameterError message of the validation cell for these parameter values, or None."""
+    notebook = load_notebook(**parameters)
+    try:
+        notebook["check_parameters"](SHIPPED["vocabulary"])
+    except helpers.ParameterError as error:
+        return str(error)
+    return None
+
+
+def test_the_default_parameters_pass():
+    assert check_message() is None
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ({"SEQ_LENGTH": 0}, "SEQ_LENGTH = 0 must be a whole number of at least 1; try 100"),
+    ({"SEQ_LENGTH": 1000}, "SEQ_LENGTH = 1000 is longer than the validation split allows (937 steps per "
+                           "column at BATCH_SIZE = 64); use SEQ_LENGTH <= 937"),
+    ({"SEQ_LENGTH": 500, "BATCH_SIZE": 128}, "SEQ_LENGTH = 500 is longer than the validation split allows "
+                                             "(468 steps per column at BATCH_SIZE = 128)"),
+    ({"BATCH_SIZE": 0}, "BATCH_SIZE = 0 must be a whole number of at least 1; try 64"),
+    ({"BATCH_SIZE": -1}, "BATCH_SIZE = -1 must be a whole number of at least 1"),
+    ({"BATCH_SIZE": 40_000}, "BATCH_SIZE = 40000 leaves fewer than 2 characters per column"),
+    ({"EPOCHS": 0}, "EPOCHS = 0 must be a whole number of at least 1; try 20"),
+    ({"EPOCHS": 2.5}, "EPOCHS = 2.5 must be a whole number of at least 1"),
+    ({"COMPARE_EPOCHS": 0}, "COMPARE_EPOCHS = 0 must be a whole number of at least 1"),
+    ({"GENERATE_LENGTH": 0}, "GENERATE_LENGTH = 0 must be a whole number of at least 1; try 400"),
+    ({"NUM_HIDDEN": 0}, "NUM_HIDDEN = 0 must be a whole number of at least 1"),
+    ({"TOP_K": 87}, "TOP_K = 87 must be None or a whole number from 1 to the vocabulary's 86; try 10"),
+    ({"TOP_K": 0}, "TOP_K = 0 must be None or a whole number from 1"),
+    ({"PRIMING_TEXT": ""}, "PRIMING_TEXT = '' must be a non-empty string"),
+    ({"PRIMING_TEXT": "Zarathustra 🙂"}, "PRIMING_TEXT = 'Zarathustra 🙂' has characters that never occur "
+                                        "in the text: ['🙂']; remove or replace them"),
+    ({"PRIMING_TEXT": "pad\0"}, "has characters that never occur in the text: ['\\x00']"),
+    ({"MODE": "transformer"}, "MODE = 'transformer' is not a layer this notebook builds; use 'lstm', 'gru' or 'rnn'"),
+    ({"TEMPERATURE": -1}, "TEMPERATURE = -1 must be a number >= 0"),
+    ({"LEARNING_RATE": 0}, "LEARNING_RATE = 0 must be a positive number; try 2e-3"),
+    ({"CLIP": float("nan")}, "CLIP = nan must be a positive number; try 1.0"),
+    ({"DROPOUT": 1.0}, "DROPOUT = 1.0 must be at least 0 and below 1"),
+    ({"VALID_FRACTION": 0.0}, "VALID_FRACTION = 0.0 must be between 0 and 1"),
+    ({"TRAIN": "yes"}, "TRAIN = 'yes' must be True or False"),
+    ({"FRESH_START": 1}, "FRESH_START = 1 must be True or False"),
+])
+def test_each_bad_parameter_gets_one_sentence_naming_it(parameters, expected):
+    message = check_message(**parameters)
+    assert message is not None and expected in message, message
+
+
+def test_the_longest_window_the_validation_split_allows_passes():
+    assert check_message(SEQ_LENGTH=937) is None and check_message(TOP_K=86, TEMPERATURE=0) is None
+
+
+# ---------------------------------------------------------------- the model
+
 def test_unknown_mode_is_an_error_that_lists_the_valid_ones(notebook):
     with pytest.raises(ValueError, match=r"mode must be one of \['gru', 'lstm', 'rnn'\], got 'transformer'"):
         notebook["GluonRNNModel"]("transformer", 10, 4, 8, 1)
@@ -44,6 +107,19 @@ def test_every_mode_scores_every_position(notebook, mode, state_count):
     assert scores.shape == (5, 3, 12)
     assert len(state) == state_count and state[0].shape == (2, 3, 8)
 
+
+def test_describe_loss_gives_nats_bits_and_perplexity(notebook):
+    assert notebook["describe_loss"](math.log(86)) == "4.454 nats = 6.426 bits per character, perplexity 86.00"
+
+
+def test_log_probabilities_sum_to_the_texts_log_probability(notebook, shipped):
+    log_probs = notebook["log_probabilities"](shipped[0], "The will to power")
+    assert log_probs.shape == (16,) and (log_probs < 0).all()
+    damaged = notebook["log_probabilities"](shipped[0], "Teh wlil to pwoer")
+    assert log_probs.sum() > damaged.sum() + 10  # each misspelling costs the text probability
+
+
+# ---------------------------------------------------------------- generation
 
 def test_empty_priming_text_is_a_clear_error(notebook, shipped):
     with pytest.raises(ValueError, match="priming text is empty"):
@@ -60,6 +136,11 @@ def test_bad_sampling_settings_are_errors(notebook, shipped):
         notebook["generate"](*shipped, "The ", 5, temperature=1.0, top_k=0)
     with pytest.raises(ValueError, match="temperature must be >= 0"):
         notebook["generate"](*shipped, "The ", 5, temperature=-1.0)
+
+
+def test_zero_length_and_a_top_k_of_the_whole_vocabulary_work(notebook, shipped):
+    assert notebook["generate"](*shipped, "The ", 0) == "The "
+    assert len(notebook["generate"](*shipped, "The ", 12, temperature=1.0, top_k=500)) == 16
 
 
 def test_low_temperature_and_top_1_both_equal_greedy(notebook, shipped):
@@ -83,18 +164,107 @@ def test_carried_state_writes_what_the_sliding_window_writes(notebook, shipped):
     assert stateful == windowed
 
 
-def test_training_resumes_from_a_checkpoint(notebook, tmp_path, capsys):
-    nd, mx = notebook["nd"], notebook["mx"]
-    notebook.update(SEQ_LENGTH=10, BATCH_SIZE=4)
-    data = nd.array(mx.nd.random.randint(0, 12, shape=(81, 4)).asnumpy())
-    model = tiny_model(notebook)
-    first = notebook["fit"](model, data, data, 1, tmp_path)
-    assert (tmp_path / "last.params").exists() and (tmp_path / "best.params").exists()
-    resumed = notebook["fit"](tiny_model(notebook), data, data, 2, tmp_path)
-    assert "resuming after epoch 1" in capsys.readouterr().out
-    assert len(resumed["train"]) == 2 and resumed["train"][0] == first["train"][0]
-    assert json.loads((tmp_path / "progress.json").read_text()) == resumed
+def test_quotes_and_brackets_are_counted_per_paragraph(notebook):
+    counts = notebook["quote_and_bracket_counts"]('He said "yes (and no)".\n\n"Open (and (shut)\n\nclose) " x"')
+    assert counts == {"paragraphs": 3, '"': 5, 'odd " paragraphs': 1, "(": 3, "unclosed (": 1, "unopened )": 1}
 
+
+# ---------------------------------------------------------------- training, checkpoints, divergence
+
+def tiny_data(notebook, rows=81, columns=4, seed=0):
+    notebook["mx"].random.seed(seed)
+    return notebook["nd"].array(notebook["mx"].nd.random.randint(1, 12, shape=(rows, columns)).asnumpy())
+
+
+def tiny_training(tmp_path):
+    notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12)
+    return notebook, tiny_data(notebook), {"mode": "lstm", "sizes": "tiny"}
+
+
+def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path, capsys):
+    notebook, data, config = tiny_training(tmp_path)
+    fit, seed_everything = notebook["fit"], helpers.seed_everything
+    seed_everything(1)
+    interrupted = tiny_model(notebook)
+    fit(interrupted, data, data, 3, tmp_path / "a", config, stop_after=1)
+    assert helpers.latest_epoch(tmp_path / "a")[1]["train"] and len(helpers.latest_epoch(tmp_path / "a")[1]["train"]) == 1
+    resumed_model = tiny_model(notebook)  # a new kernel: fresh weights, replaced by the checkpoint's
+    resumed = fit(resumed_model, data, data, 3, tmp_path / "a", config)
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    seed_everything(1)
+    straight = fit(tiny_model(notebook), data, data, 3, tmp_path / "b", config)
+    assert resumed["train"] == straight["train"] and resumed["valid"] == straight["valid"]
+    assert resumed["best_epoch"] == int(min(range(3), key=lambda epoch: straight["valid"][epoch])) + 1
+
+
+def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path):
+    notebook, data, config = tiny_training(tmp_path)
+    notebook["fit"](tiny_model(notebook), data, data, 2, tmp_path, config, stop_after=1)
+    with pytest.raises(helpers.ParameterError, match="holds a run with other parameters .* set FRESH_START = True"):
+        notebook["fit"](tiny_model(notebook), data, data, 2, tmp_path, {**config, "sizes": "other"})
+
+
+def test_a_non_finite_loss_stops_training_naming_learning_rate_and_clip(tmp_path):
+    notebook, data, config = tiny_training(tmp_path)
+    model = tiny_model(notebook)
+    model.decoder.weight.set_data(model.decoder.weight.data() * float("nan"))
+    with pytest.raises(helpers.ParameterError) as stopped:
+        notebook["fit"](model, data, data, 2, tmp_path, config)
+    assert "the training loss reached nan nats per character" in str(stopped.value)
+    assert "lower LEARNING_RATE (now 0.002) or CLIP (now 1.0)" in str(stopped.value)
+    assert helpers.latest_epoch(tmp_path) is None  # nothing of the diverged run is kept
+
+
+def test_an_exploding_loss_stops_training():
+    notebook = load_notebook()
+    with pytest.raises(helpers.ParameterError, match=r"reached 1\.7e\+11 nats per character .* LEARNING_RATE"):
+        notebook["stop_if_diverged"](1.7e11, 86)
+    notebook["stop_if_diverged"](4.5, 86)  # an untrained model's loss is not an explosion
+
+
+def test_the_comparison_trains_each_mode_and_records_a_divergence(tmp_path):
+    notebook, data, _ = tiny_training(tmp_path)
+    sizes = dict(vocab_size=12, num_embed=4, num_hidden=8, num_layers=1, dropout=0.0)
+    results = notebook["compare_layers"](("lstm", "rnn"), sizes, data, data, 2, 5)
+    assert set(results) == {"lstm", "rnn"}
+    assert all(len(curve["valid"]) == 2 and "stopped" not in curve for curve in results.values())
+    notebook["LEARNING_RATE"] = 1e9
+    exploded = notebook["compare_layers"](("rnn",), sizes, data, data, 2, 5)["rnn"]
+    assert exploded["stopped"].startswith("epoch 1: the training loss reached") and exploded["valid"] == []
+
+
+# ---------------------------------------------------------------- which weights, and what a parameter changes
+
+def test_a_mode_the_shipped_weights_do_not_have_is_named_when_they_are_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENMODELS_CHECKPOINT_DIR", str(tmp_path))
+    notebook = load_notebook(MODE="gru", NUM_HIDDEN=256)
+    _, entry, source = helpers.choose_weights("char_lm", "char_lstm.params", notebook["run_config"]())
+    line = capsys.readouterr().out
+    assert source == "shipped" and entry["config"]["mode"] == "lstm"
+    assert "MODE = 'gru'" in line and "NUM_HIDDEN = 256" in line and "set TRAIN = True" in line
+
+
+def test_default_parameters_match_the_shipped_config():
+    assert load_notebook()["run_config"]() == SHIPPED["config"]
+
+
+def test_the_readers_temperature_is_among_those_shown():
+    source = json.loads((helpers.REPO_ROOT / "notebooks" / NOTEBOOK).read_text())["cells"]
+    cell = next("".join(c["source"]) for c in source if "temperatures = " in "".join(c["source"]))
+    assert "temperatures = sorted({0.2, 0.5, 1.0, TEMPERATURE})" in cell
+
+
+def test_the_comparison_log_says_how_it_was_made_and_covers_three_modes():
+    log = json.loads(COMPARISON_LOG.read_text())
+    assert log["command"].split()[1:3] == ["python", "scripts/compare_char_layers.py"]
+    assert set(log["results"]) == {"lstm", "gru", "rnn"}
+    assert log["config"]["schedule_epochs"] == SHIPPED["config"]["epochs"]
+    for curve in log["results"].values():
+        assert len(curve["valid"]) == log["config"]["epochs"] or "stopped" in curve
+        assert all(math.isfinite(loss) for loss in curve["valid"])
+
+
+# ---------------------------------------------------------------- the shipped weights
 
 def ship_tiny_weights(notebook, folder, monkeypatch, **config):
     """A tiny LSTM saved as weights/tiny.params in `folder`, its manifest entry claiming `config`."""

@@ -1,20 +1,64 @@
-"""Behaviour of notebook 3's own code: network shapes, the shipped generator, resuming training."""
+"""Behaviour of notebook 3's own code: network shapes, the shipped generator, the parameter
+checks, resuming training, and the messages a reader sees when something is wrong."""
+import contextlib
+import io
 import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import helpers
-from notebook_code import notebook_namespace
+from notebook_code import NOTEBOOKS, notebook_namespace
 
+NOTEBOOK = "03_dcgan_anime_faces.ipynb"
 SHIPPED = helpers.read_manifest().get("dcgan_generator.params")
+needs_shipped = pytest.mark.skipif(SHIPPED is None, reason="weights/dcgan_generator.params has no manifest entry")
+
+
+def tagged_sources(tag):
+    cells = json.loads((NOTEBOOKS / NOTEBOOK).read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if tag in cell.get("metadata", {}).get("tags", [])]
+    assert sources, f"no cell tagged {tag!r} in {NOTEBOOK}"
+    return sources
+
+
+def run_tagged(tag, **parameters):
+    """Run the notebook's definitions, then its cells tagged `tag`, with `parameters` set.
+    Returns (namespace, printed text)."""
+    namespace = notebook_namespace(NOTEBOOK, also=("loss_function", "device"), **parameters)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for source in tagged_sources(tag):
+            exec(compile(source, NOTEBOOK, "exec"), namespace)
+    return namespace, printed.getvalue()
+
+
+def check_message(tag="parameter-checks", **parameters):
+    with pytest.raises(helpers.ParameterError) as raised:
+        run_tagged(tag, **parameters)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
 
 
 @pytest.fixture(scope="module")
 def notebook(tmp_path_factory):
-    return notebook_namespace("03_dcgan_anime_faces.ipynb", also=("loss_function", "device"),
+    return notebook_namespace(NOTEBOOK, also=("loss_function", "device"),
                               GRID_DIR=tmp_path_factory.mktemp("grids"))
 
+
+def tiny_networks(notebook, width=4):
+    mx = notebook["mx"]
+    notebook["helpers"].seed_everything(0)
+    generator, discriminator = notebook["make_generator"](width), notebook["make_discriminator"](width)
+    generator.initialize(mx.init.Normal(0.02))
+    discriminator.initialize(mx.init.Normal(0.02))
+    return generator, discriminator
+
+
+# ---------------------------------------------------------------- the networks
 
 def test_generator_turns_latent_vectors_into_64x64_colour_images(notebook):
     generator = notebook["make_generator"](8)
@@ -24,46 +68,206 @@ def test_generator_turns_latent_vectors_into_64x64_colour_images(notebook):
     assert np.abs(images.asnumpy()).max() <= 1.0  # tanh output, like the real images' -1..1
 
 
+def test_transposed_convolution_output_size_formula_matches_the_layers(notebook):
+    size = notebook["transposed_output_size"]
+    assert size(1, 4, 1, 0) == 4
+    assert [size(n, 4, 2, 1) for n in (4, 8, 16, 32)] == [8, 16, 32, 64]
+
+
 def test_discriminator_gives_one_score_per_image(notebook):
     discriminator = notebook["make_discriminator"](8)
     discriminator.initialize(notebook["mx"].init.Normal(0.02))
     assert discriminator(notebook["nd"].zeros((3, 3, 64, 64))).shape == (3, 1, 1, 1)
 
 
-def test_latent_vectors_repeat_for_a_seed(notebook):
+def test_latent_vectors_repeat_for_a_seed_and_take_the_size_asked_for(notebook):
     latent_vectors = notebook["latent_vectors"]
     assert latent_vectors(4, seed=9).shape == (4, notebook["LATENT_SIZE"], 1, 1)
+    assert latent_vectors(4, seed=9, size=16).shape == (4, 16, 1, 1)
     assert (latent_vectors(4, seed=9) == latent_vectors(4, seed=9)).asnumpy().all()
-    assert not (latent_vectors(4, seed=9) == latent_vectors(4, seed=10)).asnumpy().all()
+    assert not (latent_vectors(4, seed=9) == latent_vectors(4, seed=9 + 1)).asnumpy().all()
 
 
-def test_training_resumes_from_a_checkpoint(notebook, tmp_path):
-    nd, mx = notebook["nd"], notebook["mx"]
-    notebook.update(BATCH_SIZE=4)
-    images = nd.random.uniform(-1, 1, shape=(8, 3, 64, 64))
-    fixed = notebook["latent_vectors"](4, seed=1)
+# ---------------------------------------------------------------- the parameter checks
 
-    def networks():
-        generator, discriminator = notebook["make_generator"](4), notebook["make_discriminator"](4)
-        generator.initialize(mx.init.Normal(0.02))
-        discriminator.initialize(mx.init.Normal(0.02))
-        return generator, discriminator
+@pytest.mark.parametrize("name, value", [("BATCH_SIZE", 0), ("BATCH_SIZE", -1), ("BATCH_SIZE", 2.5),
+                                         ("EPOCHS", 0), ("EPOCHS", -3), ("LATENT_SIZE", 0),
+                                         ("NGF", 0), ("NDF", True)])
+def test_sizes_below_one_are_refused_by_name(name, value):
+    message = check_message(**{name: value})
+    assert message.startswith(f"{name} = {value!r} must be a whole number of at least 1")
 
-    first = notebook["fit"](*networks(), images, 1, tmp_path, fixed)
-    assert {p.name for p in tmp_path.iterdir()} >= {"generator.params", "discriminator.params",
-                                                     "trainer_g.states", "trainer_d.states"}
-    resumed = notebook["fit"](*networks(), images, 2, tmp_path, fixed)
-    assert len(resumed["images_per_s"]) == 2 and len(resumed["loss_g"]) == 4
+
+def test_fewer_images_than_one_batch_is_refused_before_training():
+    message = check_message(TRAIN=True, IMAGE_COUNT=10, BATCH_SIZE=64)
+    assert "IMAGE_COUNT = 10" in message and "BATCH_SIZE = 64" in message
+
+
+@pytest.mark.parametrize("name, value, hint", [("LEARNING_RATE", 0, "2e-4"), ("LEARNING_RATE", "2e-4", "2e-4"),
+                                               ("LEARNING_RATE", 5.0, "2e-4"), ("BETA1", 1.0, "0.5"),
+                                               ("SEED", -1, "try 1"), ("TRAIN", "yes", "True or False"),
+                                               ("FRESH_START", 1, "True or False")])
+def test_other_bad_values_are_refused_by_name(name, value, hint):
+    message = check_message(**{name: value})
+    assert message.startswith(f"{name} = {value!r}") and hint in message
+
+
+def test_image_folder_that_is_missing_a_file_or_empty_is_refused(tmp_path):
+    missing = tmp_path / "nowhere"
+    assert check_message(IMAGE_FOLDER=str(missing)).startswith(f"IMAGE_FOLDER = {str(missing)!r} does not exist")
+    a_file = tmp_path / "faces.zip"
+    a_file.write_bytes(b"")
+    assert check_message(IMAGE_FOLDER=str(a_file)).startswith(f"IMAGE_FOLDER = {str(a_file)!r} is a file, not a folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "holds no .jpg, .jpeg or .png files" in check_message(IMAGE_FOLDER=str(empty))
+
+
+def test_a_folder_with_fewer_images_than_one_batch_is_refused_early_and_after_loading(tmp_path):
+    import matplotlib.pyplot as plt
+
+    for index in range(3):
+        plt.imsave(tmp_path / f"face_{index}.png", np.random.RandomState(index).rand(64, 64, 3))
+    early = check_message(IMAGE_FOLDER=str(tmp_path), TRAIN=True, BATCH_SIZE=64)  # the parameter checks
+    assert "holds 3 images, fewer than one batch (BATCH_SIZE = 64)" in early
+    message = check_message("load-faces", IMAGE_FOLDER=str(tmp_path), TRAIN=True, BATCH_SIZE=64)
+    assert "gave 3 images, fewer than BATCH_SIZE = 64" in message  # counted again after decoding
+
+
+def test_without_the_faces_default_mode_goes_on_and_training_stops_with_how_to_get_them(monkeypatch):
+    def unavailable():
+        raise helpers.DataUnavailable("the anime faces are not on disk; data/README.md says how to get them")
+    monkeypatch.setattr(helpers, "faces_folder", unavailable)
+    namespace, printed = run_tagged("load-faces", TRAIN=False, SMOKE=False)
+    assert namespace["have_faces"] is False
+    assert printed.count("\n") == 1 and "skipped loading the real faces" in printed and "data/README.md" in printed
+    message = check_message("load-faces", TRAIN=True, SMOKE=False)
+    assert message.startswith("TRAIN = True needs the face images") and "data/README.md" in message
+
+
+@needs_shipped
+def test_default_mode_says_in_one_line_which_generator_it_uses_and_a_latent_size_it_cannot_apply():
+    namespace, printed = run_tagged("parameter-checks", TRAIN=False, LATENT_SIZE=100)
+    assert printed.count("\n") == 1
+    assert "using the shipped weights/dcgan_generator.params" in printed
+    assert "LATENT_SIZE = 100" in printed and "TRAIN = True" in printed
+    path, entry, source = namespace["generator_choice"]
+    assert source == "shipped"
+    generator = namespace["load_generator"](path, entry)  # draws at the size it was trained with
+    faces = generator(namespace["latent_vectors"](2, seed=0, size=entry["config"]["latent_size"]))
+    assert faces.shape == (2, 3, 64, 64)
+
+
+# ---------------------------------------------------------------- the objective
+
+def test_non_saturating_loss_keeps_its_gradient_where_the_minimax_loss_loses_it(notebook):
+    nd, autograd = notebook["nd"], notebook["autograd"]
+    logit = nd.array([-7.0])  # D is sure the fake is fake: D(G(z)) is about 0.001
+    gradients = []
+    for loss_of in (lambda x: nd.log(1 - nd.sigmoid(x)), lambda x: notebook["loss_function"](x, nd.ones_like(x))):
+        logit.attach_grad()
+        with autograd.record():
+            loss = loss_of(logit)
+        loss.backward()
+        gradients.append(float(logit.grad.asscalar()))
+    minimax, non_saturating = gradients
+    assert abs(minimax) < 0.001 and non_saturating < -0.99
+
+
+# ---------------------------------------------------------------- training, checkpoints, resuming
+
+def train(notebook, folder, epochs, images, fixed):
+    return notebook["fit"](*tiny_networks(notebook), images, epochs, folder, fixed)
+
+
+@pytest.fixture
+def small_run(notebook):
+    nd = notebook["nd"]
+    notebook.update(BATCH_SIZE=4, LEARNING_RATE=2e-4)
+    return nd.random.uniform(-1, 1, shape=(8, 3, 64, 64), ctx=notebook["device"]), notebook["latent_vectors"](4, seed=1)
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    uninterrupted = train(notebook, tmp_path / "straight", 2, images, fixed)
+    first = train(notebook, tmp_path / "resumed", 1, images, fixed)
+    assert sorted(path.name for path in (tmp_path / "resumed").glob("epoch-*")) == ["epoch-0001"]
+    assert {"generator.params", "discriminator.params", "trainer_g.states", "trainer_d.states"} <= {
+        path.name for path in (tmp_path / "resumed" / "epoch-0001").iterdir()}
+    resumed = train(notebook, tmp_path / "resumed", 2, images, fixed)  # new networks: all from the checkpoint
     assert resumed["loss_d"][:2] == first["loss_d"]
+    assert resumed["loss_d"] == uninterrupted["loss_d"] and resumed["loss_g"] == uninterrupted["loss_g"]
+    assert len(resumed["images_per_s"]) == 2
+    straight, again = (helpers.latest_epoch(tmp_path / name)[0] / "generator.params" for name in ("straight", "resumed"))
+    assert helpers.sha256_of(straight) == helpers.sha256_of(again)
 
 
-@pytest.mark.skipif(SHIPPED is None, reason="weights/dcgan_generator.params has no manifest entry")
+def test_resuming_with_other_parameters_is_refused_and_names_fresh_start(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    train(notebook, tmp_path, 1, images, fixed)
+    changed = dict(notebook["RUN_CONFIG"], ngf=32)
+    with pytest.raises(helpers.ParameterError, match="NGF = .* FRESH_START = True"):
+        notebook["fit"](*tiny_networks(notebook), images, 2, tmp_path, fixed, config=changed)
+
+
+def test_fewer_epochs_than_the_checkpoint_holds_is_refused(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    train(notebook, tmp_path, 2, images, fixed)
+    with pytest.raises(helpers.ParameterError, match="holds 2 epochs, more than EPOCHS = 1"):
+        train(notebook, tmp_path, 1, images, fixed)
+
+
+def test_a_fresh_run_starts_with_an_empty_grid_folder(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    stale = notebook["GRID_DIR"] / "epoch_07.png"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"a grid from an earlier run")
+    train(notebook, tmp_path, 1, images, fixed)
+    assert sorted(path.name for path in notebook["GRID_DIR"].glob("epoch_*.png")) == ["epoch_01.png"]
+
+
+def test_a_diverging_run_stops_with_a_message_naming_learning_rate(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    notebook.update(LEARNING_RATE=1e6)
+    try:
+        with pytest.raises(helpers.ParameterError) as raised:
+            train(notebook, tmp_path, 3, images, fixed)
+    finally:
+        notebook.update(LEARNING_RATE=2e-4)
+    assert "training diverged" in str(raised.value) and "LEARNING_RATE = 1000000.0" in str(raised.value)
+
+
+# ---------------------------------------------------------------- loading trained generators
+
+@needs_shipped
 def test_shipped_generator_is_deterministic_and_draws_eight_different_faces(notebook):
-    generator, entry = notebook["load_generator"]()
-    assert entry["config"]["latent_size"] == notebook["LATENT_SIZE"]
-    latent = notebook["latent_vectors"](8, seed=2017)
+    path, entry = helpers.verified_weights("dcgan_generator.params")
+    generator = notebook["load_generator"](path, entry)
+    latent = notebook["latent_vectors"](8, seed=2017, size=entry["config"]["latent_size"])
     faces = generator(latent).asnumpy()
     assert faces.shape == (8, 3, 64, 64)
     np.testing.assert_array_equal(generator(latent).asnumpy(), faces)
     for first, second in itertools.combinations(range(8), 2):
         assert np.abs(faces[first] - faces[second]).mean() > 0.05, (first, second)
+
+
+@pytest.mark.parametrize("saved_width, saved_latent", [(16, 150), (8, 16)])
+def test_weights_of_another_architecture_give_one_clear_error(notebook, tmp_path, saved_width, saved_latent):
+    other = notebook["make_generator"](saved_width)
+    other.initialize(notebook["mx"].init.Normal(0.02))
+    other(notebook["latent_vectors"](1, seed=0, size=saved_latent))
+    path = tmp_path / "dcgan_generator.params"
+    other.save_parameters(str(path))
+    entry = {"config": {"ngf": 8, "latent_size": 150}}
+    with pytest.raises(helpers.WeightsDamaged) as raised:
+        notebook["load_generator"](path, entry)
+    message = str(raised.value)
+    assert "is not a generator with NGF = 8 and LATENT_SIZE = 150" in message and "TRAIN = True" in message
+
+
+def test_thumbnail_frechet_distance_is_zero_for_the_same_images_and_grows_with_a_shift(notebook):
+    nd = notebook["nd"]
+    distance = notebook["thumbnail_frechet_distance"]
+    images = nd.random.uniform(-1, 1, shape=(100, 3, 64, 64))
+    assert abs(distance(images, images)) < 1e-6
+    assert distance(images + 0.5, images) == pytest.approx(192 * 0.25, rel=1e-3)  # 8 x 8 x 3 means, each off by 0.5

@@ -1,10 +1,12 @@
 """The suite runs every notebook: nothing in notebooks/ escapes nbval."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -43,3 +45,46 @@ def test_tidy_strips_data_previews_and_keeps_other_outputs(tmp_path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].outputs[0]["text"] == "a result\n"
     assert cells[1].outputs == []
+
+
+# An absolute path of the machine a notebook ran on: home folders, temporary folders, this team's
+# /work, Windows drives. Not preceded by a character that would make it part of a URL or a word.
+MACHINE_PATH = re.compile(r"(?<![\w.:/~-])(?:/(?:work|root|home|Users|tmp|private|var/folders|mnt|opt)/"
+                          r"|[A-Za-z]:\\(?:Users|Windows|Program))")
+
+
+def machine_paths(value, where):
+    """Every string inside a notebook's JSON value that shows an absolute machine path, with where it is."""
+    if isinstance(value, str):
+        return [f"{where}: ...{value[max(0, match.start() - 40):match.end() + 60]!r}..."
+                for match in MACHINE_PATH.finditer(value)]
+    if isinstance(value, list):
+        return [found for item in value for found in machine_paths(item, where)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in machine_paths(item, f"{where}.{key}")]
+    return []
+
+
+@pytest.mark.parametrize("text, is_machine_path", [
+    ("14,000 images from /work/shared/data/anime-faces/images in 9 s", True),
+    ("saved to /tmp/pytest-of-root/grid.png", True),
+    ("'/Users/ann/data'", True),
+    ("(/home/ann/genmodels)", True),
+    ("C:\\Users\\ann\\data", True),
+    ("https://example.org/home/page", False),
+    ("data/anime-faces/images", False),
+    ("~/tmp/notes", False),
+    ("outputs/generated_faces.png", False),
+])
+def test_machine_path_pattern(text, is_machine_path):
+    assert bool(machine_paths({"text": [text]}, "output")) == is_machine_path
+
+
+def test_committed_notebooks_show_no_machine_paths():
+    found = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        found += machine_paths(notebook["metadata"], f"{path.name} metadata")
+        for index, cell in enumerate(notebook["cells"]):
+            found += machine_paths(cell.get("outputs", []), f"{path.name} cell {index} outputs")
+    assert found == [], "committed notebooks show paths of the machine they ran on:\n" + "\n".join(found)

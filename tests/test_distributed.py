@@ -1,0 +1,248 @@
+"""Notebook 4's data-parallel training and scripts/launch_distributed.py, on 127.0.0.1 only.
+
+Real jobs of 1 scheduler + 1 server + 2 workers running notebook 4's own `run_worker`
+(through scripts/distributed_worker.py), compared with one process on the global batch.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import helpers
+import launch_distributed
+from notebook_code import notebook_namespace
+
+import mxnet as mx  # noqa: E402  (after helpers, which sets the engine and threads)
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = ROOT / "scripts" / "launch_distributed.py"
+WORKER = ROOT / "scripts" / "distributed_worker.py"
+NOTEBOOK = "04_many_devices_and_machines.ipynb"
+# A small model and a few dozen steps: 3 epochs of 12 steps of 8 columns x 20 characters.
+SETTINGS = {"NUM_EMBED": 8, "NUM_HIDDEN": 16, "NUM_LAYERS": 2, "SEQ_LENGTH": 20, "GLOBAL_BATCH": 8,
+            "TEXT_CHARACTERS": 8 * (20 * 12 + 1), "EPOCHS": 3, "OPTIMIZER": "sgd", "LEARNING_RATE": 1.0,
+            "SEED": 7}
+TOLERANCE = 1e-5
+JOB_TIMEOUT = 120
+
+
+def job_environment(port):
+    # A marker in every process's environment: how we find anything the job left running.
+    return {**os.environ, "GENMODELS_TEST_JOB": str(port)}
+
+
+def processes_of_job(port):
+    """PIDs of the live processes whose environment carries this job's marker."""
+    marker = f"GENMODELS_TEST_JOB={port}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours
+                pass
+    return found
+
+
+def listening_addresses(pids):
+    """Local addresses of the TCP sockets in LISTEN state that these processes hold."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for link in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(link)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            pass
+    addresses = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                hex_address = fields[1].split(":")[0]
+                if width == 8:
+                    addresses.add(".".join(str(int(hex_address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+                else:
+                    addresses.add(f"ipv6:{hex_address}")
+    return addresses
+
+
+def run_job(tmp_path, name, workers=2, step_batch="global", extra=(), timeout=JOB_TIMEOUT, watch=False):
+    """Run the launcher on 127.0.0.1; returns (exit code, log, seconds, port, listening addresses seen)."""
+    port = launch_distributed.free_port()
+    worker = [sys.executable, str(WORKER), "--output", str(tmp_path / name), "--step-batch", step_batch,
+              "--settings", json.dumps(SETTINGS), *extra]
+    command = [sys.executable, str(LAUNCHER), "--workers", str(workers), "--servers", "1",
+               "--port", str(port), "--timeout", str(timeout), "--", *worker]
+    started, seen = time.monotonic(), set()
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=job_environment(port))
+    while watch and job.poll() is None:
+        seen |= listening_addresses(processes_of_job(port))
+        time.sleep(0.2)
+    log, _ = job.communicate(timeout=timeout + 30)
+    return job.returncode, log, time.monotonic() - started, port, seen
+
+
+def final_weights(folder, rank):
+    return [array.asnumpy() for _, array in sorted(mx.nd.load(str(folder / f"rank{rank}.params")).items())]
+
+
+def largest_difference(weights, reference):
+    return max(float(np.abs(a - b).max()) for a, b in zip(weights, reference))
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    return notebook_namespace(NOTEBOOK, also=("GluonRNNModel", "loss_function"), **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory):
+    """One process trained on the global batch, the same worker script without a kvstore: the
+    reference every distributed run must match."""
+    folder = tmp_path_factory.mktemp("single")
+    subprocess.run([sys.executable, str(WORKER), "--kvstore", "none", "--output", str(folder),
+                    "--settings", json.dumps(SETTINGS)], check=True, capture_output=True,
+                   env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    return json.loads((folder / "rank0.json").read_text()), final_weights(folder, 0)
+
+
+@pytest.fixture(scope="module")
+def sync_job(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("jobs")
+    code, log, seconds, port, listening = run_job(tmp_path, "sync", watch=True)
+    return tmp_path / "sync", code, log, port, listening
+
+
+def test_the_installed_wheel_has_the_distributed_kvstore():
+    assert mx.runtime.Features().is_enabled("DIST_KVSTORE")
+
+
+def test_every_process_of_the_job_exits_0(sync_job):
+    _, code, log, _, _ = sync_job
+    assert code == 0, log
+    endings = [line for line in log.splitlines() if line.startswith("launcher: ") and " pid " in line]
+    assert len(endings) == 4 and all(line.endswith("exit code 0") for line in endings), log
+
+
+def test_ranks_come_from_the_scheduler_and_cover_0_and_1(sync_job):
+    folder = sync_job[0]
+    results = [json.loads(path.read_text()) for path in sorted(folder.glob("rank*.json"))]
+    assert sorted(result["rank"] for result in results) == [0, 1]
+    assert all(result["num_workers"] == 2 and result["columns"] == 4 for result in results)
+    assert all(len(result["epochs"]) == SETTINGS["EPOCHS"] and result["epochs"][0]["steps"] == 12
+               for result in results)
+
+
+def test_workers_end_with_bitwise_identical_weights(sync_job):
+    folder = sync_job[0]
+    rank0, rank1 = final_weights(folder, 0), final_weights(folder, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(rank0, rank1))
+
+
+def test_the_workers_equal_one_process_on_the_global_batch(sync_job, single_process):
+    _, reference = single_process
+    weights = final_weights(sync_job[0], 0)
+    assert largest_difference(weights, reference) <= TOLERANCE
+    initial = largest_difference(weights, final_weights_untrained())
+    assert initial > 100 * TOLERANCE  # the weights did move: the equality is not trivial
+
+
+def final_weights_untrained():
+    notebook = notebook_namespace(NOTEBOOK, also=("GluonRNNModel", "loss_function"), **SETTINGS)
+    index_to_char, _ = notebook["training_text"](SETTINGS["TEXT_CHARACTERS"])
+    model = notebook["new_model"](len(index_to_char), [mx.cpu()])
+    return [p.data().asnumpy() for _, p in sorted(model.collect_params().items())]
+
+
+def test_nothing_listens_beyond_the_loopback(sync_job):
+    listening = sync_job[4]
+    assert listening, "saw no listening socket of the job: the check did not run"
+    assert listening == {"127.0.0.1"}
+
+
+def test_step_with_the_local_batch_fails_the_same_check(tmp_path, single_process):
+    code, log, _, _, _ = run_job(tmp_path, "local", step_batch="local")
+    assert code == 0, log
+    gap = largest_difference(final_weights(tmp_path / "local", 0), single_process[1])
+    assert gap > 1000 * TOLERANCE  # the learning rate was doubled, silently
+
+
+def test_a_worker_that_dies_stops_the_job_well_within_the_timeout(tmp_path):
+    crash = ["--crash-after-steps", "18", "--crash-rank", "1"]  # in the middle of epoch 2
+    code, log, seconds, port, _ = run_job(tmp_path, "crash", extra=crash, timeout=JOB_TIMEOUT)
+    assert code == 3, log  # the crashed worker's own exit code
+    assert seconds < JOB_TIMEOUT / 3, f"the launcher took {seconds:.0f} s to notice"
+    assert "rank 1: simulated crash after 18 steps" in log
+    assert "launcher: worker#" in log and "exit code 3" in log
+    assert processes_of_job(port) == []
+
+
+def test_a_job_that_hangs_is_stopped_at_the_timeout(tmp_path):
+    port = launch_distributed.free_port()
+    command = [sys.executable, str(LAUNCHER), "--workers", "2", "--port", str(port), "--timeout", "4", "--",
+               sys.executable, "-c", "import time; time.sleep(300)"]
+    started = time.monotonic()
+    finished = subprocess.run(command, capture_output=True, text=True, env=job_environment(port), timeout=60)
+    assert finished.returncode == launch_distributed.TIMEOUT_EXIT_CODE, finished.stdout
+    assert time.monotonic() - started < 4 + launch_distributed.STOP_GRACE_SECONDS + 10
+    assert "launcher: timeout" in finished.stdout and "killed by SIGTERM" in finished.stdout
+    assert processes_of_job(port) == []
+
+
+def test_the_checkpoint_resumes_the_job_to_the_same_weights(tmp_path, sync_job):
+    checkpoints = tmp_path / "checkpoints"
+    crash = ["--checkpoints", str(checkpoints), "--crash-after-steps", "30", "--crash-rank", "1"]
+    code, log, _, _, _ = run_job(tmp_path, "crashed", extra=crash)
+    assert code == 3, log
+    code, log, _, _, _ = run_job(tmp_path, "resumed", extra=["--checkpoints", str(checkpoints)])
+    assert code == 0 and "resuming with 2 epochs done" in log, log
+    resumed, uninterrupted = final_weights(tmp_path / "resumed", 0), final_weights(sync_job[0], 0)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, uninterrupted))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--workers", "0", "--", "python"], "at least one worker"),
+    (["--workers", "2"], "no worker command given"),
+])
+def test_the_launcher_refuses_a_job_it_cannot_run(arguments, message):
+    finished = subprocess.run([sys.executable, str(LAUNCHER), *arguments], capture_output=True, text=True)
+    assert finished.returncode == 2 and message in finished.stderr
+
+
+def test_two_cpu_contexts_equal_one(notebook):
+    index_to_char, indices = notebook["training_text"](SETTINGS["TEXT_CHARACTERS"])
+    train_data = helpers.batchify(indices, SETTINGS["GLOBAL_BATCH"])
+    notebook.update(index_to_char=index_to_char, train_data=train_data)
+    two, _ = notebook["train_on_devices"]([mx.cpu(0), mx.cpu(1)], epochs=2)
+    one, _ = notebook["train_on_devices"]([mx.cpu(0)], epochs=2)
+    weights = lambda model: [p.data(mx.cpu(0)).asnumpy() for _, p in sorted(model.collect_params().items())]
+    assert largest_difference(weights(two), weights(one)) <= TOLERANCE
+    assert largest_difference(weights(two), weights(notebook["new_model"](len(index_to_char), [mx.cpu()]))) \
+        > 100 * TOLERANCE
+
+
+def test_stopping_the_launcher_stops_the_whole_job():
+    port = launch_distributed.free_port()
+    command = [sys.executable, str(LAUNCHER), "--workers", "2", "--port", str(port), "--timeout", "60", "--",
+               sys.executable, "-c", "import time; time.sleep(300)"]
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=job_environment(port))
+    deadline = time.monotonic() + 30
+    while len(processes_of_job(port)) < 5 and time.monotonic() < deadline:  # launcher + 4 roles
+        time.sleep(0.1)
+    launcher.terminate()  # what a notebook's stop button or a CI timeout sends
+    log, _ = launcher.communicate(timeout=30)
+    assert launcher.returncode != 0
+    assert log.count("killed by SIGTERM") == 4, log
+    assert processes_of_job(port) == []

@@ -1,0 +1,98 @@
+"""Every notebook runs, in its default mode, on a fresh clone with no data and no network.
+
+This is the path a new reader takes: clone, `make lab`, Run All, before downloading anything.
+The clone is a copy of what git would check out (tests/repo_copy.py); GENMODELS_DATA_DIR and the
+suite's other GENMODELS_* settings are removed (GENMODELS_SMOKE too: the default mode is what
+runs), and papermill executes each notebook there. No network: as root, in a network namespace
+of its own (`unshare -n`, loopback only, so the kernel still talks to papermill); otherwise the
+notebooks' download URLs and the proxy variables point at a closed loopback port.
+
+Each notebook must finish without an error output, download nothing, and notebook 3 must show
+the shipped generator's faces (its figures, outside the cells that preview the data set).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import repo_copy
+
+ROOT = repo_copy.ROOT
+NOTEBOOKS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+# The default mode takes seconds a cell. papermill stops a cell after CELL_SECONDS and shuts its
+# kernel down; NOTEBOOK_SECONDS only guards against papermill itself hanging.
+CELL_SECONDS = 300
+NOTEBOOK_SECONDS = 1200
+DATA_PREVIEW = "data-preview"  # scripts/run_notebooks.py's tag for cells that show the data set
+
+
+def isolated_network_prefix():
+    """The command prefix that runs a command with only a loopback network, or None if impossible."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        return None
+    prefix = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "offline"]
+    try:
+        probe = subprocess.run(prefix + [sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9), 1)"],
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # Connection refused on loopback means: a namespace was made, and its loopback is up.
+    return prefix if "ConnectionRefusedError" in probe.stderr else None
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    folder = repo_copy.copy_clone(tmp_path_factory.mktemp("fresh-clone") / "repository")
+    if folder is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the fresh-clone test, but `git ls-files` failed in the checkout")
+        pytest.skip("not a git checkout: the fresh-clone test copies the files git lists")
+    prefix = isolated_network_prefix()
+    env = repo_copy.reader_environment()
+    if prefix is None:  # no namespace: the downloads go to a port where nothing listens
+        env.update(repo_copy.offline_urls(repo_copy.closed_port()))
+    print(f"fresh clone in {folder}; network: {'none (unshare -n)' if prefix else 'downloads sent to a closed port'}")
+    data_before = sorted(path.relative_to(folder).as_posix() for path in (folder / "data").rglob("*"))
+    return {"folder": folder, "prefix": prefix or [], "env": env, "data_before": data_before}
+
+
+def image_outputs(cell):
+    return [output for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_on_a_fresh_clone_without_data_or_network(clone, name):
+    folder = clone["folder"]
+    executed = folder / "outputs" / f"executed_{name}"
+    executed.parent.mkdir(exist_ok=True)
+    command = clone["prefix"] + [
+        sys.executable, "-m", "papermill", str(folder / "notebooks" / name), str(executed),
+        "--cwd", str(folder / "notebooks"), "--no-progress-bar", "--kernel", "python3",
+        "--execution-timeout", str(CELL_SECONDS)]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=clone["env"], cwd=folder, capture_output=True, text=True,
+                            timeout=NOTEBOOK_SECONDS)
+    seconds = time.perf_counter() - started
+    print(f"{name}: papermill took {seconds:.0f} s")
+    cells = json.loads(executed.read_text())["cells"] if executed.exists() else []
+    errors = [f"cell {index}: {output['ename']}: {output['evalue']}" for index, cell in enumerate(cells)
+              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    # papermill's own traceback says nothing about the notebook: keep what follows it
+    papermill_says = result.stderr.rsplit("PapermillExecutionError", 1)[-1][-2000:]
+    assert result.returncode == 0 and not errors, (
+        f"{name} failed on a fresh clone without data or network (exit {result.returncode}, {seconds:.0f} s):\n"
+        + ("\n".join(errors) or papermill_says))
+
+    data_after = sorted(path.relative_to(folder).as_posix() for path in (folder / "data").rglob("*"))
+    assert data_after == clone["data_before"], f"{name} put data into the clone: {set(data_after) - set(clone['data_before'])}"
+
+    if name.startswith("03"):
+        generated = [index for index, cell in enumerate(cells) if cell["cell_type"] == "code" and image_outputs(cell)
+                     and DATA_PREVIEW not in cell.get("metadata", {}).get("tags", [])]
+        # the shipped generator's faces, and a walk through its latent space
+        assert len(generated) >= 2, f"{name}: cells that show generated images: {generated}"
