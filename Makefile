@@ -32,6 +32,8 @@ $(VENV)/.installed: requirements.txt
 	@echo "Installing requirements.txt into $(VENV)$(if $(UV), with uv,) (a few minutes the first time)"
 	@if [ -n "$(UV)" ]; then "$(UV)" pip install --quiet --python $(BIN)/python -r requirements.txt; \
 	else $(BIN)/python -m pip install --quiet --upgrade pip && $(BIN)/python -m pip install --quiet -r requirements.txt; fi
+	@# `import helpers` works in any working directory (papermill without --cwd, a kernel started elsewhere)
+	@echo "$(CURDIR)/notebooks" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/genmodels-notebooks.pth"
 	@touch $@
 
 lab: setup  ## set up, then start JupyterLab serving the repository (so ../images/ links load), open on notebooks/
@@ -43,8 +45,10 @@ test: setup  ## set up, then the unit tests, every notebook (smoke mode) under n
 run: setup  ## execute every notebook headless in its default mode; results go to outputs/
 	$(BIN)/python scripts/run_notebooks.py
 
+# a shipped run starts from scratch; make train FRESH=0 ... resumes an interrupted one from checkpoints/
+FRESH ?= 1
 train: setup  ## full training run of one notebook, outputs saved into it: make train NOTEBOOK=notebooks/02_....ipynb
-	$(BIN)/python scripts/run_notebooks.py --train $(NOTEBOOK)
+	$(BIN)/python scripts/run_notebooks.py --train $(if $(filter 1,$(FRESH)),--fresh) $(NOTEBOOK)
 
 figures: setup  ## redraw the diagrams in images/
 	$(BIN)/python images/make_figures.py

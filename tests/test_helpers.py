@@ -516,3 +516,16 @@ def test_real_faces_folder_loads_a_few_faces(monkeypatch):
     monkeypatch.setenv(helpers.DATA_ENV_VAR, str(real_data(helpers.FACES_FOLDER)))
     images, skipped = helpers.load_images(helpers.faces_folder(), limit=4)
     assert images.shape == (4 - len(skipped), 3, 64, 64)
+
+
+def test_helpers_imports_from_any_working_directory(tmp_path):
+    """`make` puts notebooks/ on the virtual environment's path: papermill without --cwd still finds helpers."""
+    import sysconfig
+
+    if not (Path(sysconfig.get_paths()["purelib"]) / "genmodels-notebooks.pth").exists():
+        pytest.skip("this Python was not set up by make (no genmodels-notebooks.pth)")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", "import helpers; print(helpers.REPO_ROOT)"],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == helpers.REPO_ROOT
