@@ -223,26 +223,25 @@ def sequence_to_sequence(text="love"):
     save(figure, "seq_to_seq.png")
 
 
+def draw_feature_row(axes, y, name, name_y, inputs, output, output_color, caption):
+    """One model of features_without_labels: its name, inputs -> hidden layers -> output, a caption."""
+    axes.text(-1.3, name_y, name, fontsize=12, fontweight="bold", va="center")
+    draw_box(axes, (1.3, y), inputs, INPUT_COLOR, width=2.0, height=0.9)
+    draw_box(axes, (5.0, y), "hidden layers", HIDDEN_COLOR, width=2.2, height=0.9)
+    draw_box(axes, (8.7, y), output, output_color, width=2.0, height=0.9)
+    draw_arrow(axes, (2.3, y), (3.9, y))
+    draw_arrow(axes, (6.1, y), (7.7, y))
+    axes.text(11.9, y, caption, ha="center", va="center", fontsize=10, style="italic")
+
+
 def features_without_labels():
     """The original's m-dis and m-gen-partial: who needs labels, and for what."""
     figure, axes = new_canvas(11.5, 5.6, (-1.4, 14.2), (-1.0, 5.6),
                               "Learning features with and without labels")
-    axes.text(-1.3, 4.9, "m-dis", fontsize=12, fontweight="bold", va="center")
-    draw_box(axes, (1.3, 4.3), "every image\nlabelled", INPUT_COLOR, width=2.0, height=0.9)
-    draw_box(axes, (5.0, 4.3), "hidden layers", HIDDEN_COLOR, width=2.2, height=0.9)
-    draw_box(axes, (8.7, 4.3), "softmax:\ncat or dog", OUTPUT_COLOR, width=2.0, height=0.9)
-    draw_arrow(axes, (2.3, 4.3), (3.9, 4.3))
-    draw_arrow(axes, (6.1, 4.3), (7.7, 4.3))
-    axes.text(11.9, 4.3, "learns what separates\nthe two labels", ha="center", va="center",
-              fontsize=10, style="italic")
-    axes.text(-1.3, 2.6, "m-gen-partial", fontsize=12, fontweight="bold", va="center")
-    draw_box(axes, (1.3, 1.9), "many images,\nno labels", INPUT_COLOR, width=2.0, height=0.9)
-    draw_box(axes, (5.0, 1.9), "hidden layers", HIDDEN_COLOR, width=2.2, height=0.9)
-    draw_box(axes, (8.7, 1.9), "describe the\ninput itself", NEUTRAL_COLOR, width=2.0, height=0.9)
-    draw_arrow(axes, (2.3, 1.9), (3.9, 1.9))
-    draw_arrow(axes, (6.1, 1.9), (7.7, 1.9))
-    axes.text(11.9, 1.9, "step 1: learns what\nthe images look like", ha="center",
-              va="center", fontsize=10, style="italic")
+    draw_feature_row(axes, 4.3, "m-dis", 4.9, "every image\nlabelled", "softmax:\ncat or dog", OUTPUT_COLOR,
+                     "learns what separates\nthe two labels")
+    draw_feature_row(axes, 1.9, "m-gen-partial", 2.6, "many images,\nno labels", "describe the\ninput itself",
+                     NEUTRAL_COLOR, "step 1: learns what\nthe images look like")
     draw_box(axes, (1.3, -0.3), "a few labelled\nimages", INPUT_COLOR, width=2.0, height=0.9)
     draw_box(axes, (8.7, -0.3), "softmax:\ncat or dog", OUTPUT_COLOR, width=2.0, height=0.9)
     draw_arrow(axes, (2.3, -0.3), (4.4, 1.4), linestyle="--")

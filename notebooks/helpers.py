@@ -259,7 +259,7 @@ def _download_nietzsche():
         return Path(pooch.retrieve(NIETZSCHE_URL, known_hash=f"sha256:{NIETZSCHE_SHA256}",
                                    fname=NIETZSCHE_FILE, path=target, progressbar=False))
     except Exception as error:  # network down, proxy, or a changed file upstream
-        reason = " ".join(str(error).split()) or type(error).__name__  # one line, however pooch words it
+        reason = _one_line(error)  # however pooch words it
         raise DataUnavailable(
             f"{NIETZSCHE_FILE} is not on disk and the download from {NIETZSCHE_URL} failed "
             f"({reason}); download it by hand into {shown_path(target / NIETZSCHE_FILE)}, or set "
@@ -804,8 +804,12 @@ def atomic_write(path, write):
 
 def write_json(path, value):
     """Write `value` as indented JSON, atomically; NumPy numbers and paths are converted."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
+    text = _json_text(value)
     return atomic_write(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+def _json_text(value):
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
 
 
 def _json_default(value):
@@ -1098,8 +1102,7 @@ def _write_files(staging, writers):
 
 
 def _write_record(path, value):
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=_json_default)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(_json_text(value), encoding="utf-8")
     fsync_path(path)
 
 
