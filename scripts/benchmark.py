@@ -1,7 +1,7 @@
 """Throughput of the shipped configurations, measured through the notebooks' own functions.
 
     python scripts/benchmark.py            # every figure, one line each: name value unit
-    python scripts/benchmark.py lstm_train # one of: lstm_train, dcgan_train, generation, step_cost
+    python scripts/benchmark.py lstm_train # one of: matmul, lstm_train, dcgan_train, generation, step_cost
     python scripts/benchmark.py --pytorch /path/to/torch-venv/bin/python --rounds 3
                                            # MXNet vs PyTorch, side by side, alternating
 
@@ -68,7 +68,9 @@ def lstm_train():
     timed = data[WARMUP * seq_length:(WARMUP + LSTM_BATCHES) * seq_length + 1]
     notebook["train_one_epoch"](model, trainer, timed, seq_length, batch_size, progress)
     seconds = time.perf_counter() - started
-    print(f"lstm_train_chars_per_s {LSTM_BATCHES * seq_length * batch_size / seconds:.0f} chars/s")
+    chars_per_s = LSTM_BATCHES * seq_length * batch_size / seconds
+    print(f"lstm_train_chars_per_s {chars_per_s:.0f} chars/s")
+    print(f"lstm_train_gflops {lstm_flops_per_char(config, len(notebook['index_to_char'])) * chars_per_s / 1e9:.1f} GFLOP/s")
     print(f"lstm_train_peak_rss {peak_memory_mib():.0f} MiB")
 
 
@@ -97,8 +99,68 @@ def dcgan_train():
         losses = notebook["train_step"](generator, discriminator, *trainers, real_batch, latent_batch)
     losses[0].wait_to_read()
     seconds = time.perf_counter() - started
-    print(f"dcgan_train_images_per_s {DCGAN_STEPS * batch_size / seconds:.1f} images/s")
+    images_per_s = DCGAN_STEPS * batch_size / seconds
+    print(f"dcgan_train_images_per_s {images_per_s:.1f} images/s")
+    flops = dcgan_step_flops(generator, discriminator, latent_batch, real_batch, notebook["nn"])
+    print(f"dcgan_train_gflops {flops * images_per_s / batch_size / 1e9:.1f} GFLOP/s")
     print(f"dcgan_train_peak_rss {peak_memory_mib():.0f} MiB")
+
+
+def lstm_flops_per_char(config, vocab_size):
+    """Floating-point operations to train on one character: forward, then backward at twice its cost.
+
+    Per layer and character the four gates multiply [input, state] by a 4H x (input + H) matrix;
+    the decoder multiplies the state by a V x H one. Element-wise work is left out (a few percent).
+    """
+    hidden, forward = config["num_hidden"], 0
+    for layer in range(config["num_layers"]):
+        inputs = config["num_embed"] if layer == 0 else hidden
+        forward += 2 * 4 * hidden * (inputs + hidden)
+    forward += 2 * hidden * vocab_size
+    return 3 * forward
+
+
+def convolution_macs(network, inputs, nn):
+    """Multiply-adds of each convolution in one forward pass of a sequential network, in order."""
+    macs = []
+    for layer in network:
+        outputs = layer(inputs)
+        if isinstance(layer, nn.Conv2DTranspose):  # every input pixel meets the whole kernel
+            macs.append(inputs.shape[0] * inputs.shape[2] * inputs.shape[3] * layer.weight.data().size)
+        elif isinstance(layer, nn.Conv2D):  # every output pixel does
+            macs.append(outputs.shape[0] * outputs.shape[2] * outputs.shape[3] * layer.weight.data().size)
+        inputs = outputs
+    return macs
+
+
+def dcgan_step_flops(generator, discriminator, latent_batch, real_batch, nn):
+    """Floating-point operations of notebook 3's train_step, counted over its convolutions.
+
+    A convolution's backward pass costs one forward for the weights' gradient and one for the
+    input's. D runs forward three times (real, fakes in D's turn, fakes in G's turn); D's turn
+    needs its weights' gradients twice and its inputs' gradients except at its first layer; G's
+    turn needs only D's inputs' gradients, all the way into G, and G's weights' gradients.
+    BatchNorm and the activations are left out (about 5% of the time, by oneDNN's own log).
+    """
+    g = convolution_macs(generator, latent_batch, nn)
+    d = convolution_macs(discriminator, real_batch, nn)
+    generator_macs = sum(g) + sum(g) + (sum(g) - g[0])  # forward, weights, inputs (none for z)
+    discriminator_macs = 3 * sum(d) + 2 * (sum(d) + sum(d) - d[0]) + sum(d)
+    return 2 * (generator_macs + discriminator_macs)
+
+
+def matmul():
+    """The yardstick: the best speed of one large float32 matrix multiply through mx.nd.dot."""
+    import mxnet as mx
+    size = 2048
+    a, b = mx.nd.random.uniform(shape=(size, size)), mx.nd.random.uniform(shape=(size, size))
+    mx.nd.dot(a, b).wait_to_read()
+    best = float("inf")
+    for _ in range(10):
+        started = time.perf_counter()
+        mx.nd.dot(a, b).wait_to_read()
+        best = min(best, time.perf_counter() - started)
+    print(f"matmul_gflops {2 * size ** 3 / best / 1e9:.1f} GFLOP/s")
 
 
 def generation():
@@ -142,7 +204,7 @@ def step_cost():
         print(f"step_{name}_ms_per_char {(time.perf_counter() - started) / 200 * 1000:.2f} ms")
 
 
-FIGURES = {"lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation,
+FIGURES = {"matmul": matmul, "lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation,
            "step_cost": step_cost}
 
 
@@ -216,5 +278,12 @@ if __name__ == "__main__":
     else:
         print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP")
         print(f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet")
+        gflops = {}
         for name in FIGURES:
-            subprocess.run([sys.executable, __file__, name], check=True)
+            lines = subprocess.run([sys.executable, __file__, name], check=True, capture_output=True,
+                                   text=True).stdout.splitlines()
+            print("\n".join(lines), flush=True)
+            gflops.update((line.split()[0][:-len("_gflops")], float(line.split()[1]))
+                          for line in lines if line.split()[0].endswith("_gflops"))
+        for name in ("lstm_train", "dcgan_train"):
+            print(f"{name}_vs_matmul {gflops[name] / gflops['matmul']:.2f} of the matrix multiply's FLOP/s")

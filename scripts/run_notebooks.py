@@ -11,8 +11,9 @@ untouched; the samples and image grids the notebooks save land in outputs/ as we
 how committed notebooks are re-executed without training.
 --train runs a notebook with TRAIN = True; the notebook saves its result as an experiment
 under checkpoints/ (helpers.save_experiment), and this script then publishes it: the
-experiment's weights files into weights/, their entries into weights/manifest.json, and the
-executed notebook into notebooks/, all as one step. It refuses (exit status 1, nothing
+experiment's weights files into weights/, their entries into weights/manifest.json, the
+executed notebook into notebooks/ and the figures it drew of its own training (TRAINING_FIGURES)
+into images/, all as one step. It refuses (exit status 1, nothing
 changed) when a metric is not a finite number or is no better (lower) than the untrained
 model's. This is the only way weights/ changes.
 
@@ -40,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 # Executed notebooks, and the samples and grids they save: $GENMODELS_OUTPUT_DIR, else outputs/.
 OUTPUTS = Path(os.environ.get("GENMODELS_OUTPUT_DIR") or ROOT / "outputs").resolve()
+# Figures a training run draws of its own model (not of the data) that make train ships in images/
+TRAINING_FIGURES = {"03_dcgan_anime_faces.ipynb": ["dcgan/dcgan_epoch_grids.png"]}
 DATA_PREVIEW = "data-preview"  # tag of cells that show the data itself: never committed with outputs
 
 sys.path.insert(0, str(NOTEBOOKS))
@@ -244,8 +247,15 @@ def train(notebook, fresh_start=False):
     if not folders:
         raise PublishRefused(f"{notebook.name} ran with TRAIN = True but saved no experiment "
                              "(helpers.save_experiment was not called); nothing was published")
+    extra_files = [(executed, notebook)]
+    for relative in TRAINING_FIGURES.get(notebook.name, []):
+        figure = OUTPUTS / relative
+        if not figure.is_file():
+            raise PublishRefused(f"{notebook.name} ran with TRAIN = True but drew no {helpers.shown_path(figure)}; "
+                                 "nothing was published")
+        extra_files.append((figure, ROOT / "images" / figure.name))
     command = f"make train NOTEBOOK=notebooks/{notebook.name}"
-    names = publish(folders, extra_files=[(executed, notebook)], command=command)
+    names = publish(folders, extra_files=extra_files, command=command)
     return names
 
 

@@ -41,3 +41,19 @@ def test_ratios_are_summarised_by_median_and_range():
 def test_a_missing_reference_script_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="pass its path with --reference"):
         benchmark.compare_with_pytorch("python", tmp_path / "nowhere.py", rounds=1)
+
+
+def test_floating_point_operations_are_counted_from_the_layer_shapes():
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    network = nn.HybridSequential()
+    network.add(nn.Conv2D(8, 4, strides=2, padding=1), nn.LeakyReLU(0.2),  # 64x64 -> 32x32
+                nn.Conv2DTranspose(5, 4, strides=2, padding=1))             # 32x32 -> 64x64
+    network.initialize()
+    inputs = mx.nd.zeros((2, 3, 64, 64))
+    assert benchmark.convolution_macs(network, inputs, nn) == [2 * 32 * 32 * 8 * 3 * 16, 2 * 32 * 32 * 8 * 5 * 16]
+    # the LSTM: 4 gates of [input, state] per layer, the decoder, then backward at twice the forward
+    config = {"num_embed": 10, "num_hidden": 20, "num_layers": 2}
+    forward = 2 * 4 * 20 * (10 + 20) + 2 * 4 * 20 * (20 + 20) + 2 * 20 * 30
+    assert benchmark.lstm_flops_per_char(config, vocab_size=30) == 3 * forward

@@ -112,6 +112,14 @@ def test_other_bad_values_are_refused_by_name(name, value, hint):
     assert message.startswith(f"{name} = {value!r}") and hint in message
 
 
+@pytest.mark.parametrize("name, value, hint", [("REAL_LABEL", 0.5, "1.0 or 0.9"), ("REAL_LABEL", 1.1, "1.0 or 0.9"),
+                                               ("INPUT_NOISE", -0.1, "0 or 0.1"), ("INPUT_NOISE", "0.1", "0 or 0.1"),
+                                               ("G_STEPS", 0, "try 1"), ("G_STEPS", 1.5, "try 1"), ("G_STEPS", 9, "try 1")])
+def test_bad_stabiliser_settings_are_refused_by_name(name, value, hint):
+    message = check_message(**{name: value})
+    assert message.startswith(f"{name} = {value!r}") and hint in message
+
+
 def test_image_folder_that_is_missing_a_file_or_empty_is_refused(tmp_path):
     missing = tmp_path / "nowhere"
     assert check_message(IMAGE_FOLDER=str(missing)).startswith(f"IMAGE_FOLDER = {str(missing)!r} does not exist")
@@ -172,6 +180,57 @@ def test_non_saturating_loss_keeps_its_gradient_where_the_minimax_loss_loses_it(
         gradients.append(float(logit.grad.asscalar()))
     minimax, non_saturating = gradients
     assert abs(minimax) < 0.001 and non_saturating < -0.99
+
+
+# ---------------------------------------------------------------- one training step and its stabilisers
+
+def one_step(notebook, noise=0.0, **levers):
+    """One train_step from the same tiny networks and batch; returns (D loss, G loss, trainers)."""
+    mx, nd, gluon = notebook["mx"], notebook["nd"], notebook["gluon"]
+    saved = {name: notebook[name] for name in levers}
+    notebook.update(levers)
+    try:
+        generator, discriminator = tiny_networks(notebook)
+        trainers = [gluon.Trainer(list(network.collect_params().values()), "adam", {"learning_rate": 2e-4})
+                    for network in (generator, discriminator)]
+        mx.random.seed(3)
+        real = nd.random.uniform(-1, 1, shape=(4, 3, 64, 64))
+        latent = nd.random.normal(shape=(4, notebook["LATENT_SIZE"], 1, 1))
+        loss_d, loss_g = notebook["train_step"](generator, discriminator, *trainers, real, latent, noise)
+    finally:
+        notebook.update(saved)
+    return float(loss_d.asscalar()), float(loss_g.asscalar()), trainers
+
+
+def test_the_original_step_is_one_turn_each_and_repeats_under_a_seed(notebook):
+    first, second = one_step(notebook), one_step(notebook)
+    assert first[:2] == second[:2]
+    trainer_g, trainer_d = first[2]
+    assert (trainer_g._optimizer.num_update, trainer_d._optimizer.num_update) == (1, 1)
+
+
+def test_g_steps_gives_g_more_turns_per_turn_of_d(notebook):
+    trainer_g, trainer_d = one_step(notebook, G_STEPS=2)[2]
+    assert (trainer_g._optimizer.num_update, trainer_d._optimizer.num_update) == (2, 1)
+
+
+def test_label_smoothing_and_instance_noise_change_what_d_learns_from(notebook):
+    original = one_step(notebook)
+    assert one_step(notebook, REAL_LABEL=0.9)[0] != original[0]
+    assert one_step(notebook, noise=0.5)[0] != original[0]
+
+
+def test_the_generator_turn_computes_no_gradient_for_d_weights(notebook):
+    generator, discriminator = tiny_networks(notebook)
+    gluon, nd = notebook["gluon"], notebook["nd"]
+    trainers = [gluon.Trainer(list(network.collect_params().values()), "adam", {"learning_rate": 2e-4})
+                for network in (generator, discriminator)]
+    notebook["train_step"](generator, discriminator, *trainers, nd.random.uniform(-1, 1, shape=(4, 3, 64, 64)),
+                           nd.random.normal(shape=(4, notebook["LATENT_SIZE"], 1, 1)))
+    # had G's turn computed D's weight gradients, they would be left in D's gradient arrays
+    assert all((parameter.grad() == 0).asnumpy().all() for parameter in discriminator.collect_params().values())
+    assert {parameter.grad_req for parameter in discriminator.collect_params().values()} == {"write"}
+    assert any((parameter.grad() != 0).asnumpy().any() for parameter in generator.collect_params().values())
 
 
 # ---------------------------------------------------------------- training, checkpoints, resuming
