@@ -9,12 +9,11 @@ all. Every variant is scored on the same 512 latent vectors by the notebook's
 thumbnail_frechet_distance against the same 512 real faces, and by the mean pairwise distance of
 its 64 fixed-latent faces against that of 64 real faces. The result, with this command, goes to
 logs/dcgan_levers.json, and the first 16 of each variant's 64 fixed-latent faces, one variant
-under another, to images/dcgan_levers.png, which notebook 3 shows. The networks are narrower than the shipped ones (--width) so that all
-variants fit in half an hour of a 2-core CPU: the comparison ranks levers; the shipped run then
-uses the winner at full width.
+under another, to images/dcgan_levers.png, which notebook 3 shows. The networks are narrower
+than the shipped ones (--width) so that all variants fit in half an hour of a 2-core CPU: the
+comparison ranks levers; the shipped run then uses the winner at full width.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
