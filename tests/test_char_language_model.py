@@ -78,7 +78,9 @@ def test_the_default_parameters_pass():
     ({"TEMPERATURE": -1}, "TEMPERATURE = -1 must be a number >= 0"),
     ({"LEARNING_RATE": 0}, "LEARNING_RATE = 0 must be a positive number; try 2e-3"),
     ({"CLIP": float("nan")}, "CLIP = nan must be a positive number; try 1.0"),
-    ({"DROPOUT": 1.0}, "DROPOUT = 1.0 must be at least 0 and below 1"),
+    ({"WEIGHT_DECAY": -1e-5}, "WEIGHT_DECAY = -1e-05 must be a number >= 0; try 0 or 1e-5"),
+    ({"WEIGHT_DECAY": "1e-5"}, "WEIGHT_DECAY = '1e-5' must be a number >= 0"),
+    ({"DROPOUT": 1.0}, "DROPOUT = 1.0 must be at least 0 and below 1; try 0.5"),
     ({"VALID_FRACTION": 0.0}, "VALID_FRACTION = 0.0 must be between 0 and 1"),
     ({"TRAIN": "yes"}, "TRAIN = 'yes' must be True or False"),
     ({"FRESH_START": 1}, "FRESH_START = 1 must be True or False"),
@@ -197,6 +199,17 @@ def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path,
     assert resumed["best_epoch"] == int(min(range(3), key=lambda epoch: straight["valid"][epoch])) + 1
 
 
+def test_weight_decay_pulls_the_weights_towards_zero(tmp_path):
+    norms = {}
+    for weight_decay in (0.0, 0.05):
+        notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12, WEIGHT_DECAY=weight_decay)
+        helpers.seed_everything(1)
+        model = tiny_model(notebook)
+        notebook["fit"](model, tiny_data(notebook), tiny_data(notebook), 2, tmp_path / str(weight_decay), {})
+        norms[weight_decay] = sum(float((p.data() ** 2).sum().asscalar()) for p in model.collect_params().values())
+    assert norms[0.05] < 0.9 * norms[0.0], norms
+
+
 def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path):
     notebook, data, config = tiny_training(tmp_path)
     notebook["fit"](tiny_model(notebook), data, data, 2, tmp_path, config, stop_after=1)
@@ -258,10 +271,30 @@ def test_the_comparison_log_says_how_it_was_made_and_covers_three_modes():
     log = json.loads(COMPARISON_LOG.read_text())
     assert log["command"].split()[1:3] == ["python", "scripts/compare_char_layers.py"]
     assert set(log["results"]) == {"lstm", "gru", "rnn"}
-    assert log["config"]["schedule_epochs"] == SHIPPED["config"]["epochs"]
+    assert type(log["config"]["schedule_epochs"]) is int
     for curve in log["results"].values():
         assert len(curve["valid"]) == log["config"]["epochs"] or "stopped" in curve
         assert all(math.isfinite(loss) for loss in curve["valid"])
+
+
+def test_the_notebook_names_every_setting_in_which_the_comparison_log_differs():
+    log = json.loads(COMPARISON_LOG.read_text())
+    cells = json.loads((helpers.REPO_ROOT / "notebooks" / NOTEBOOK).read_text())["cells"]
+    cell = next(c for c in cells if "set COMPARE = True to run yours" in "".join(c["source"]))
+    printed = "".join("".join(output.get("text", "")) for output in cell["outputs"])
+    if log["config"]["schedule_epochs"] != SHIPPED["config"]["epochs"]:
+        assert f"SCHEDULE_EPOCHS = {SHIPPED['config']['epochs']} (log: {log['config']['schedule_epochs']})" in printed
+    if log["config"]["num_hidden"] != SHIPPED["config"]["num_hidden"]:
+        assert f"NUM_HIDDEN = {SHIPPED['config']['num_hidden']} (log: {log['config']['num_hidden']})" in printed
+
+
+def test_the_runs_log_holds_the_shipped_run_and_how_each_was_made():
+    runs = json.loads((helpers.REPO_ROOT / "logs" / "char_lm_runs.json").read_text())
+    shipped = [run for run in runs.values() if run.get("weights_sha256") == SHIPPED["sha256"]]
+    assert len(shipped) == 1 and shipped[0]["best_valid_nats"] == SHIPPED["valid_loss_nats"]
+    for run in runs.values():
+        assert run["command"] and len(run["valid"]) <= run["config"]["epochs"]
+        assert run["best_valid_nats"] == min(run["valid"]) == run["valid"][run["best_epoch"] - 1]
 
 
 # ---------------------------------------------------------------- the shipped weights

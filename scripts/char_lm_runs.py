@@ -1,0 +1,116 @@
+"""Full training runs of notebook 2's model with other settings, scored by the notebook's own evaluate.
+
+    GENMODELS_DATA_DIR=/folder/with/nietzsche.txt .venv/bin/python scripts/char_lm_runs.py \\
+        --name "2x512, 40 epochs" --num-layers 2 --epochs 40
+
+Each run starts from the notebook's parameters cell, changes the settings given here, and trains
+with the notebook's own `fit` (the same split, batches, seed, Adam, cosine schedule and clip),
+into checkpoints/char_lm_runs/, so an interrupted run resumes. Its validation curve, best epoch,
+minutes and speed go into logs/char_lm_runs.json under --name, with the command that made it; a
+run with another --batch-size also has its best epoch scored on the validation text batched as the
+shipped run's is (evaluate starts one zero state per column, so the batch changes the score a little).
+Run the same command again to resume an interrupted run, or to record a finished one again.
+`--record-shipped NAME` instead copies the manifest entry of the shipped weights into the log
+(before a retrain replaces it), so the run that made them stays beside the others.
+"""
+import argparse
+import fcntl
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
+import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
+from notebook_code import notebook_namespace  # noqa: E402
+
+LOG = ROOT / "logs" / "char_lm_runs.json"
+TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # what made a checkpoint folder
+SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "seq_length": int, "batch_size": int,
+            "epochs": int, "learning_rate": float, "weight_decay": float}
+
+
+def record(name, run):
+    """Add or replace the run `name` in the log; runs in parallel processes each keep theirs."""
+    with open(helpers.checkpoint_dir("char_lm_runs") / "log.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = json.loads(LOG.read_text()) if LOG.exists() else {}
+        runs[name] = run
+        helpers.write_json(LOG, runs)
+
+
+def summary(config, history, best_epoch, command, **extra):
+    return {"config": config, "valid": history["valid"], "train": history["train"], "best_epoch": best_epoch,
+            "best_valid_nats": history["valid"][best_epoch - 1],
+            "training_minutes": round(sum(history["seconds"]) / 60, 1),
+            "chars_per_second": round(sum(history["chars_per_s"]) / len(history["chars_per_s"])),
+            "command": command, **extra}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", help="the run's name in the log, e.g. '3x512, weight decay 1e-5'")
+    for setting, kind in SETTINGS.items():
+        parser.add_argument("--" + setting.replace("_", "-"), type=kind, help="default: the parameters cell's")
+    parser.add_argument("--record-shipped", metavar="NAME", help="copy the shipped weights' run into the log")
+    parser.add_argument("--record-checkpoints", metavar="FOLDER", type=Path,
+                        help="with --name: copy the newest epoch record of a stopped run's checkpoint folder into the log")
+    parser.add_argument("--note", default="", help="a remark kept with the run, e.g. the machine it ran on")
+    args = parser.parse_args()
+    if args.record_shipped:
+        entry = helpers.read_manifest()["char_lstm.params"]
+        record(args.record_shipped, summary(entry["config"], entry["history"], entry["best_epoch"], entry["command"],
+                                            weights_sha256=entry["sha256"], note=args.note))
+        print(f"recorded the shipped run as {args.record_shipped!r} in {helpers.shown_path(LOG)}")
+        return
+    if not args.name:
+        parser.error("give --name (or --record-shipped NAME)")
+    if args.record_checkpoints:
+        latest = helpers.latest_epoch(args.record_checkpoints)
+        if latest is None:
+            sys.exit(f"{args.record_checkpoints} holds no complete epoch")
+        history = latest[1]
+        record(args.name, summary(history["config"], history, history["best_epoch"], TRAIN_COMMAND,
+                                  note=args.note, stopped_after=len(history["valid"])))
+        print(f"recorded {len(history['valid'])} epochs of {args.record_checkpoints} as {args.name!r}")
+        return
+    given = {setting.upper(): value for setting, value in vars(args).items() if setting in SETTINGS and value is not None}
+    notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"), **given)
+    text = helpers.read_text(helpers.nietzsche_path())
+    index_to_char, char_to_index = helpers.build_vocabulary(text)
+    notebook.update(index_to_char=index_to_char, char_to_index=char_to_index, vocab_size=len(index_to_char))
+    notebook["check_parameters"](index_to_char, len(text))
+    train, valid = helpers.split_by_position(helpers.encode(text, char_to_index), notebook["VALID_FRACTION"])
+    train_data = helpers.batchify(train, notebook["BATCH_SIZE"], notebook["device"])
+    valid_data = helpers.batchify(valid, notebook["BATCH_SIZE"], notebook["device"])
+    config = notebook["run_config"]()
+    helpers.seed_everything(notebook["SEED"])
+    model = notebook["GluonRNNModel"](config["mode"], len(index_to_char), config["num_embed"], config["num_hidden"],
+                                      config["num_layers"], config["dropout"])
+    model.initialize(notebook["mx"].init.Xavier(), ctx=notebook["device"])
+    folder = helpers.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
+    started = time.perf_counter()
+    with helpers.exclusive_run(folder):
+        history = notebook["fit"](model, train_data, valid_data, config["epochs"], folder, config)
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
+    command = threads + "python scripts/char_lm_runs.py " + " ".join(
+        f"'{arg}'" if " " in arg else arg for arg in sys.argv[1:])
+    extra = {}
+    shipped_batch = helpers.read_manifest()["char_lstm.params"]["config"]["batch_size"]
+    if config["batch_size"] != shipped_batch:  # evaluate's columns follow the batch: score the best epoch as the others
+        model.load_parameters(str(folder / f"epoch-{history['best_epoch']:04d}" / "model.params"), ctx=notebook["device"])
+        same_columns = helpers.batchify(valid, shipped_batch, notebook["device"])
+        extra["rescored"] = {"batch_size": shipped_batch, "valid_nats": notebook["evaluate"](
+            model, same_columns, config["seq_length"], shipped_batch)}
+    record(args.name, summary(config, history, history["best_epoch"], command,
+                              finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              cpu_cores=helpers.cpu_cores(), mxnet=notebook["mx"].__version__, note=args.note, **extra))
+    print(f"{args.name}: best validation {history['valid'][history['best_epoch'] - 1]:.4f} nats at epoch "
+          f"{history['best_epoch']} of {config['epochs']}, {(time.perf_counter() - started) / 60:.1f} minutes")
+
+
+if __name__ == "__main__":
+    main()
