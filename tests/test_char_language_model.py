@@ -210,6 +210,21 @@ def test_weight_decay_pulls_the_weights_towards_zero(tmp_path):
     assert norms[0.05] < 0.9 * norms[0.0], norms
 
 
+def test_a_stopped_runs_checkpoints_go_into_the_runs_log_with_their_curve(tmp_path, monkeypatch):
+    import char_lm_runs
+    notebook, data, _ = tiny_training(tmp_path)
+    helpers.seed_everything(1)
+    notebook["fit"](tiny_model(notebook), data, data, 3, tmp_path / "run", {"num_layers": 2, "epochs": 3},
+                    stop_after=2)
+    monkeypatch.setattr(char_lm_runs, "LOG", tmp_path / "runs.json")
+    monkeypatch.setattr("sys.argv", ["char_lm_runs.py", "--name", "tiny", "--note", "stopped",
+                                     "--record-checkpoints", str(tmp_path / "run")])
+    char_lm_runs.main()
+    run = json.loads((tmp_path / "runs.json").read_text())["tiny"]
+    assert run["stopped_after"] == len(run["valid"]) == 2 and run["note"] == "stopped"
+    assert run["best_valid_nats"] == min(run["valid"]) and run["command"].startswith("make train")
+
+
 def test_a_checkpoint_of_other_parameters_is_not_resumed(tmp_path):
     notebook, data, config = tiny_training(tmp_path)
     notebook["fit"](tiny_model(notebook), data, data, 2, tmp_path, config, stop_after=1)
