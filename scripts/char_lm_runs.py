@@ -58,6 +58,8 @@ def main():
     parser.add_argument("--record-shipped", metavar="NAME", help="copy the shipped weights' run into the log")
     parser.add_argument("--record-checkpoints", metavar="FOLDER", type=Path,
                         help="with --name: copy the newest epoch record of a stopped run's checkpoint folder into the log")
+    parser.add_argument("--command", default=TRAIN_COMMAND,
+                        help=f"with --record-checkpoints: what made the folder (default: {TRAIN_COMMAND})")
     parser.add_argument("--note", default="", help="a remark kept with the run, e.g. the machine it ran on")
     args = parser.parse_args()
     if args.record_shipped:
@@ -73,7 +75,7 @@ def main():
         if latest is None:
             sys.exit(f"{args.record_checkpoints} holds no complete epoch")
         history = latest[1]
-        record(args.name, summary(history["config"], history, history["best_epoch"], TRAIN_COMMAND,
+        record(args.name, summary(history["config"], history, history["best_epoch"], args.command,
                                   note=args.note, stopped_after=len(history["valid"])))
         print(f"recorded {len(history['valid'])} epochs of {args.record_checkpoints} as {args.name!r}")
         return
