@@ -11,7 +11,9 @@ run with another --batch-size also has its best epoch scored on the validation t
 shipped run's is (evaluate starts one zero state per column, so the batch changes the score a little).
 Run the same command again to resume an interrupted run, or to record a finished one again.
 `--record-shipped NAME` instead copies the manifest entry of the shipped weights into the log
-(before a retrain replaces it), so the run that made them stays beside the others.
+(before a retrain replaces it), so the run that made them stays beside the others, and
+`--name NAME --record-checkpoints FOLDER --command "..."` records a run stopped by hand from the
+newest complete epoch in its checkpoint folder.
 """
 import argparse
 import fcntl
