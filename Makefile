@@ -47,8 +47,10 @@ run: setup  ## execute every notebook headless in its default mode; results go t
 
 # a shipped run starts from scratch; make train FRESH=0 ... resumes an interrupted one from checkpoints/
 FRESH ?= 1
+# a run whose metric is worse than the shipped weights' is refused; make train ALLOW_WORSE=1 ... publishes it anyway
+ALLOW_WORSE ?= 0
 train: setup  ## full training run of one notebook, outputs saved into it: make train NOTEBOOK=notebooks/02_....ipynb
-	$(BIN)/python scripts/run_notebooks.py --train $(if $(filter 1,$(FRESH)),--fresh) $(NOTEBOOK)
+	$(BIN)/python scripts/run_notebooks.py --train $(if $(filter 1,$(FRESH)),--fresh) $(if $(filter 1,$(ALLOW_WORSE)),--allow-worse) $(NOTEBOOK)
 
 figures: setup  ## redraw the diagrams in images/
 	$(BIN)/python images/make_figures.py

@@ -31,7 +31,7 @@ from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "logs" / "char_lm_runs.json"
 TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # what made a checkpoint folder
-SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "seq_length": int, "batch_size": int,
+SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop": float, "seq_length": int, "batch_size": int,
             "epochs": int, "learning_rate": float, "weight_decay": float}
 
 
@@ -93,7 +93,7 @@ def main():
     config = notebook["run_config"]()
     helpers.seed_everything(notebook["SEED"])
     model = notebook["GluonRNNModel"](config["mode"], len(index_to_char), config["num_embed"], config["num_hidden"],
-                                      config["num_layers"], config["dropout"])
+                                      config["num_layers"], config["dropout"], config["weight_drop"])
     model.initialize(notebook["mx"].init.Xavier(), ctx=notebook["device"])
     folder = helpers.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
     started = time.perf_counter()

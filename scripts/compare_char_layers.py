@@ -37,13 +37,13 @@ def main():
     notebook = notebook_namespace(
         "02_char_language_model.ipynb", also=("loss_function", "device"), SEQ_LENGTH=config["seq_length"],
         BATCH_SIZE=config["batch_size"], LEARNING_RATE=config["learning_rate"], CLIP=config["clip"],
-        SEED=config["seed"], EPOCHS=config["epochs"])
+        SEED=config["seed"], EPOCHS=config["epochs"], WEIGHT_DECAY=config["weight_decay"])
     text = helpers.read_text(helpers.nietzsche_path())
     index_to_char, char_to_index = helpers.build_vocabulary(text)
     train, valid = helpers.split_by_position(helpers.encode(text, char_to_index), notebook["VALID_FRACTION"])
     train_data = helpers.batchify(train, config["batch_size"], notebook["device"])
     valid_data = helpers.batchify(valid, config["batch_size"], notebook["device"])
-    sizes = {key: config[key] for key in ("num_embed", "num_hidden", "num_layers", "dropout")}
+    sizes = {key: config[key] for key in ("num_embed", "num_hidden", "num_layers", "dropout", "weight_drop")}
     sizes["num_hidden"] = args.num_hidden or sizes["num_hidden"]
     started = time.perf_counter()
     results = notebook["compare_layers"](MODES, {"vocab_size": len(index_to_char), **sizes},
@@ -54,7 +54,8 @@ def main():
            "schedule": f"Adam, learning rate on a cosine from {config['learning_rate']} to 5% of it over "
                        f"{config['epochs']} epochs (the shipped run's), stopped after {args.epochs}",
            "config": {**sizes, "seq_length": config["seq_length"], "batch_size": config["batch_size"],
-                      "learning_rate": config["learning_rate"], "clip": config["clip"], "seed": config["seed"],
+                      "learning_rate": config["learning_rate"], "clip": config["clip"],
+                      "weight_decay": config["weight_decay"], "seed": config["seed"],
                       "epochs": args.epochs, "schedule_epochs": config["epochs"]},
            "machine": f"{helpers.cpu_cores()} CPU cores shared with other jobs: seconds are indicative",
            "mxnet": notebook["mx"].__version__,

@@ -14,8 +14,9 @@ under checkpoints/ (helpers.save_experiment), and this script then publishes it:
 experiment's weights files into weights/, their entries into weights/manifest.json, the
 executed notebook into notebooks/ and the figures it drew of its own training (TRAINING_FIGURES)
 into images/, all as one step. It refuses (exit status 1, nothing
-changed) when a metric is not a finite number or is no better (lower) than the untrained
-model's. This is the only way weights/ changes.
+changed) when a metric is not a finite number, is no better (lower) than the untrained
+model's, or is worse than the metric of the weights it would replace (--allow-worse, or
+make train ALLOW_WORSE=1, replaces them all the same). This is the only way weights/ changes.
 
 Every executed notebook is tidied: papermill's injected-parameters cell is removed, so that a
 reader who re-runs the committed notebook gets the fast default (TRAIN = False) again,
@@ -87,14 +88,18 @@ def journal_path():
     return helpers.WEIGHTS_DIR / helpers.PUBLISH_JOURNAL
 
 
-def experiment_problems(folder, entries):
-    """Why the experiment in `folder` must not be published: a list of sentences, empty if none."""
+def experiment_problems(folder, entries, shipped=None, allow_worse=False):
+    """Why the experiment in `folder` must not be published: a list of sentences, empty if none.
+
+    `shipped`: the manifest's entries, whose metrics a new run must not be worse than (unless
+    `allow_worse`); an entry with no metric, or one measured another way, is not compared.
+    """
     problems = []
     for file_name, entry in sorted(entries.items()):
+        old = (shipped or {}).get(file_name, {})
         metric, untrained = entry.get("metric"), entry.get("untrained_metric")
         label = f"{file_name} in {helpers.shown_path(folder)}"
-        numbers = [value for value in (metric, untrained)
-                   if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        numbers = [value for value in (metric, untrained) if _is_number(value)]
         if len(numbers) < 2:
             problems.append(f"{label}: its entry needs numbers \"metric\" and \"untrained_metric\" "
                             f"(lower is better), got metric = {metric!r}, untrained_metric = {untrained!r}; "
@@ -109,11 +114,20 @@ def experiment_problems(folder, entries):
             problems.append(f"{label}: metric = {metric:.4f} is no better than the untrained model's "
                             f"{untrained:.4f}, so training did not help; check LEARNING_RATE (and CLIP), "
                             "EPOCHS and BATCH_SIZE in the parameters cell and run make train again")
+        elif (not allow_worse and _is_number(old.get("metric")) and old.get("metric_name") == entry.get("metric_name")
+              and metric > old["metric"]):
+            problems.append(f"{label}: metric = {metric:.4f} is worse than the {old['metric']:.4f} of the "
+                            f"weights/{file_name} it would replace; keep those, or replace them all the same "
+                            "with make train ALLOW_WORSE=1")
         path = folder / file_name
         if not path.is_file() or helpers.sha256_of(path) != entry.get("sha256"):
             problems.append(f"{label}: the file is missing or does not match its checksum; run "
                             "make train again")
     return problems
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _stage_copy(source, target):
@@ -125,10 +139,11 @@ def _stage_copy(source, target):
     return staged, helpers.sha256_of(staged)
 
 
-def publish(experiment_folders, extra_files=(), command=None):
+def publish(experiment_folders, extra_files=(), command=None, allow_worse=False):
     """Copy experiments into weights/ and the manifest as one step; returns the published names.
 
     `extra_files`: [(source, target)] installed in the same step (the executed notebook).
+    `allow_worse`: publish a run whose metric is worse than the shipped weights'.
     Nothing is changed when any experiment is refused (PublishRefused). The step: every new
     file is staged beside the file it replaces, with the new manifest; a journal naming them
     is written (from here on the publish completes, even after a crash: finish_publish); the
@@ -149,7 +164,7 @@ def publish(experiment_folders, extra_files=(), command=None):
                 problems.append(f"{helpers.shown_path(folder)} holds no experiment ({helpers.EXPERIMENT_RECORD} "
                                 "is missing or empty)")
                 continue
-            problems += experiment_problems(folder, entries)
+            problems += experiment_problems(folder, entries, manifest, allow_worse)
             for file_name, entry in entries.items():
                 if file_name in updates:
                     problems.append(f"{file_name} comes from two experiments ({sources[file_name].parent} "
@@ -233,7 +248,7 @@ def install(source, target):
     helpers.atomic_write(target, lambda temporary: shutil.copyfile(source, temporary))
 
 
-def train(notebook, fresh_start=False):
+def train(notebook, fresh_start=False, allow_worse=False):
     """--train: run with TRAIN = True, then publish what the run saved."""
     executed = OUTPUTS / notebook.name
     with tempfile.TemporaryDirectory() as scratch:
@@ -255,7 +270,7 @@ def train(notebook, fresh_start=False):
                                  "nothing was published")
         extra_files.append((figure, ROOT / "images" / figure.name))
     command = f"make train NOTEBOOK=notebooks/{notebook.name}"
-    names = publish(folders, extra_files=extra_files, command=command)
+    names = publish(folders, extra_files=extra_files, command=command, allow_worse=allow_worse)
     return names
 
 
@@ -271,6 +286,8 @@ def main(argv=None):
                       help="complete a publish into weights/ that was interrupted, then stop")
     parser.add_argument("--fresh", action="store_true",
                         help="with --train: FRESH_START = True (discard checkpoints, do not resume)")
+    parser.add_argument("--allow-worse", action="store_true",
+                        help="with --train: publish even when the run's metric is worse than the shipped weights'")
     args = parser.parse_args(argv)
     try:
         if finish_publish():
@@ -286,7 +303,7 @@ def main(argv=None):
             notebook = notebook.resolve()
             started = time.perf_counter()
             if args.train:
-                names = train(notebook, fresh_start=args.fresh)
+                names = train(notebook, fresh_start=args.fresh, allow_worse=args.allow_worse)
                 where = f"{notebook} and weights/ ({', '.join(names)})"
             else:
                 executed = OUTPUTS / notebook.name
