@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 import helpers
@@ -81,6 +82,8 @@ def test_the_default_parameters_pass():
     ({"WEIGHT_DECAY": -1e-5}, "WEIGHT_DECAY = -1e-05 must be a number >= 0; try 0 or 1e-5"),
     ({"WEIGHT_DECAY": "1e-5"}, "WEIGHT_DECAY = '1e-5' must be a number >= 0"),
     ({"DROPOUT": 1.0}, "DROPOUT = 1.0 must be at least 0 and below 1; try 0.5"),
+    ({"WEIGHT_DROP": 1.0}, "WEIGHT_DROP = 1.0 must be at least 0 and below 1; try 0 or 0.3"),
+    ({"WEIGHT_DROP": "0.3"}, "WEIGHT_DROP = '0.3' must be at least 0 and below 1"),
     ({"VALID_FRACTION": 0.0}, "VALID_FRACTION = 0.0 must be between 0 and 1"),
     ({"TRAIN": "yes"}, "TRAIN = 'yes' must be True or False"),
     ({"FRESH_START": 1}, "FRESH_START = 1 must be True or False"),
@@ -208,6 +211,28 @@ def test_weight_decay_pulls_the_weights_towards_zero(tmp_path):
         notebook["fit"](model, tiny_data(notebook), tiny_data(notebook), 2, tmp_path / str(weight_decay), {})
         norms[weight_decay] = sum(float((p.data() ** 2).sum().asscalar()) for p in model.collect_params().values())
     assert norms[0.05] < 0.9 * norms[0.0], norms
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
+def test_weight_drop_masks_the_recurrent_weights_in_training_only(notebook, mode):
+    inputs = notebook["nd"].array(np.arange(24).reshape(6, 4) % 12)
+    outputs = {}
+    for weight_drop in (0.0, 0.5):
+        helpers.seed_everything(3)
+        model = notebook["GluonRNNModel"](mode, 12, num_embed=4, num_hidden=8, num_layers=2, dropout=0.0,
+                                          weight_drop=weight_drop)
+        model.initialize(notebook["mx"].init.Xavier())
+        model.hybridize(static_alloc=True, static_shape=True)
+        state = model.begin_state(4)
+        predicted = [model(inputs, *state)[0].asnumpy() for _ in range(2)]
+        with notebook["autograd"].train_mode():
+            trained = [model(inputs, *state)[0].asnumpy() for _ in range(2)]
+        outputs[weight_drop] = predicted, trained
+    (predicted_plain, trained_plain), (predicted_dropped, trained_dropped) = outputs[0.0], outputs[0.5]
+    assert np.array_equal(predicted_dropped[0], predicted_dropped[1])  # no mask when predicting
+    assert np.allclose(predicted_dropped[0], predicted_plain[0])        # same weights, same scores
+    assert np.array_equal(trained_plain[0], trained_plain[1])           # no dropout at all: nothing random
+    assert not np.allclose(trained_dropped[0], trained_dropped[1])      # a new mask per call
 
 
 def test_a_stopped_runs_checkpoints_go_into_the_runs_log_with_their_curve(tmp_path, monkeypatch):

@@ -641,6 +641,27 @@ def test_publishing_refuses_a_bad_metric_and_changes_nothing(fake_repo, shipped_
     assert notebook.read_text() == "committed"
 
 
+def test_publishing_refuses_a_run_worse_than_the_shipped_weights_unless_allowed(fake_repo, shipped_weights):
+    folder = experiment(metric=1.31)  # the shipped char_lstm.params scored 1.3
+    with pytest.raises(run_notebooks.PublishRefused) as caught:
+        run_notebooks.publish([folder])
+    assert ("char_lstm.params in $GENMODELS_CHECKPOINT_DIR/char_lm/experiment: metric = 1.3100 is worse than the "
+            "1.3000 of the weights/char_lstm.params it would replace; keep those, or replace them all the same "
+            "with make train ALLOW_WORSE=1") in str(caught.value)
+    assert snapshot(fake_repo / "weights") == shipped_weights
+    assert run_notebooks.publish([folder], allow_worse=True) == ["char_lstm.params"]
+    assert helpers.verified_weights("char_lstm.params")[1]["metric"] == 1.31
+
+
+@pytest.mark.parametrize("shipped_entry", [{"metric_name": "another measure"}, {"metric": None}])
+def test_a_run_is_not_compared_with_weights_measured_otherwise_or_not_at_all(fake_repo, shipped_weights,
+                                                                             shipped_entry):
+    manifest = helpers.read_manifest()
+    manifest["char_lstm.params"].update(shipped_entry)
+    helpers.write_json(helpers.MANIFEST, manifest)
+    assert run_notebooks.publish([experiment(metric=2.0)]) == ["char_lstm.params"]
+
+
 def test_publishing_copies_files_entries_and_the_notebook_as_one_step(fake_repo, shipped_weights, tmp_path):
     folder = experiment()
     executed = tmp_path / "executed.ipynb"
@@ -747,6 +768,18 @@ def test_make_train_publishes_a_good_run_and_refuses_a_diverged_one(fake_repo, s
     assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in cells)
     assert cells[1].outputs[0]["text"] == f"cwd {run_notebooks.NOTEBOOKS}\n"
     assert cells[2].outputs[0]["text"] == "TRAIN is True\n"
+
+
+def test_make_train_refuses_a_run_worse_than_the_shipped_weights_and_allow_worse_publishes_it(
+        fake_repo, shipped_weights, tmp_path, capsys):
+    ship(fake_repo, "tiny.params", b"shipped tiny", {})  # metric 1.3
+    shipped = snapshot(fake_repo / "weights")
+    worse = tiny_notebook(tmp_path / "worse.ipynb", "1.5")
+    assert run_notebooks.main(["--train", str(worse)]) == 1
+    assert "metric = 1.5000 is worse than the 1.3000 of the weights/tiny.params" in capsys.readouterr().err
+    assert snapshot(fake_repo / "weights") == shipped
+    assert run_notebooks.main(["--train", "--allow-worse", str(worse)]) == 0
+    assert helpers.verified_weights("tiny.params")[1]["metric"] == 1.5
 
 
 def test_in_place_runs_the_default_mode_and_saves_the_tidied_notebook(fake_repo, shipped_weights, tmp_path):
