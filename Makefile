@@ -13,6 +13,8 @@ DATA   ?=
 LAB_OPTIONS ?=
 # rounds of `make compare`: make compare ROUNDS=5 TORCH_PYTHON=...
 ROUNDS ?= 3
+# one model only: make compare FIGURE=lstm_train (or dcgan_train); empty: both
+FIGURE ?=
 
 export GENMODELS_DATA_DIR ?= $(DATA)
 
@@ -60,7 +62,7 @@ bench: setup  ## training and generation throughput of the shipped configuration
 
 compare: setup  ## MXNet vs PyTorch side by side: make compare TORCH_PYTHON=/path/to/torch-venv/bin/python
 	$(if $(TORCH_PYTHON),,$(error set TORCH_PYTHON to a Python that has torch: make compare TORCH_PYTHON=/path/to/bin/python))
-	$(BIN)/python scripts/benchmark.py --pytorch $(TORCH_PYTHON) --rounds $(ROUNDS)
+	$(BIN)/python scripts/benchmark.py $(FIGURE) --pytorch $(TORCH_PYTHON) --rounds $(ROUNDS)
 
 clean:
 	rm -rf outputs checkpoints

@@ -4,6 +4,7 @@
     python scripts/benchmark.py lstm_train # one of: matmul, lstm_train, dcgan_train, generation, step_cost
     python scripts/benchmark.py --pytorch /path/to/torch-venv/bin/python --rounds 3
                                            # MXNet vs PyTorch, side by side, alternating
+    python scripts/benchmark.py lstm_train --pytorch ...   # the comparison of one model only
 
 The PyTorch side runs the team's reference script (../shared/bench/pytorch_reference.py, or
 --reference PATH) with the interpreter of a separate environment that has torch; torch is not
@@ -57,6 +58,7 @@ def lstm_train():
     indices = helpers.encode(text, notebook["char_to_index"])
     seq_length, batch_size = config["seq_length"], config["batch_size"]
     data = helpers.batchify(indices, batch_size, notebook["device"])
+    # no WEIGHT_DROP: the PyTorch reference has none, and this figure is one side of that comparison
     model = notebook["GluonRNNModel"](config["mode"], len(notebook["index_to_char"]), config["num_embed"],
                                       config["num_hidden"], config["num_layers"], config["dropout"])
     model.initialize(mx.init.Xavier(), ctx=notebook["device"])
@@ -244,13 +246,13 @@ def ratio_summary(name, ratios):
             f"{name}_mxnet_over_pytorch_highest {max(ratios):.2f} x"]
 
 
-def compare_with_pytorch(torch_python, reference, rounds):
+def compare_with_pytorch(torch_python, reference, rounds, figures=("lstm_train", "dcgan_train")):
     """Both frameworks back to back, alternating which goes first, `rounds` times per model."""
     if not Path(reference).is_file():
         raise FileNotFoundError(f"PyTorch reference script not found at {reference}; pass its path with --reference")
     runs = {"mxnet": lambda figure: [sys.executable, __file__, figure],
             "pytorch": lambda figure: [torch_python, str(reference), *pytorch_arguments(figure)]}
-    ratios = {"lstm_train": [], "dcgan_train": []}
+    ratios = {figure: [] for figure in figures}
     for round_number in range(1, rounds + 1):
         for figure in ratios:
             rates = {}
@@ -272,7 +274,10 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the PyTorch comparison")
     arguments = parser.parse_args()
     if arguments.pytorch:
-        compare_with_pytorch(arguments.pytorch, arguments.reference, arguments.rounds)
+        if arguments.figure not in (None, "lstm_train", "dcgan_train"):
+            parser.error(f"there is no PyTorch reference for {arguments.figure}; compare lstm_train or dcgan_train")
+        compare_with_pytorch(arguments.pytorch, arguments.reference, arguments.rounds,
+                             [arguments.figure] if arguments.figure else ["lstm_train", "dcgan_train"])
     elif arguments.figure:
         FIGURES[arguments.figure]()
     else:

@@ -8,8 +8,8 @@ def test_pytorch_runs_the_shipped_lstm_configuration():
     arguments = benchmark.pytorch_arguments("lstm_train")
     options = dict(zip(arguments[1::2], arguments[2::2]))
     assert arguments[0] == "charlstm"
-    assert options == {"--mode": "lstm", "--vocab": "86", "--embed": "128", "--hidden": "512", "--layers": "2",
-                       "--seq": "100", "--batch": "64", "--dropout": "0.5", "--lr": "0.002", "--clip": "1.0",
+    assert options == {"--mode": "lstm", "--vocab": "86", "--embed": "128", "--hidden": "512", "--layers": "3",
+                       "--seq": "100", "--batch": "32", "--dropout": "0.5", "--lr": "0.002", "--clip": "1.0",
                        "--batches": str(benchmark.LSTM_BATCHES), "--warmup": str(benchmark.WARMUP)}
 
 
