@@ -34,6 +34,7 @@ from notebook_code import notebook_namespace  # noqa: E402
 LSTM_BATCHES, DCGAN_STEPS, ORIGINAL_CHARS, STATEFUL_CHARS = 30, 30, 100, 2000
 WARMUP = 3  # batches before the clock starts, on both sides of the PyTorch comparison
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "pytorch_reference.py"
+PYTORCH_FIGURES = ("lstm_train", "dcgan_train")  # the figures the PyTorch reference also measures
 
 
 def peak_memory_mib():
@@ -246,7 +247,7 @@ def ratio_summary(name, ratios):
             f"{name}_mxnet_over_pytorch_highest {max(ratios):.2f} x"]
 
 
-def compare_with_pytorch(torch_python, reference, rounds, figures=("lstm_train", "dcgan_train")):
+def compare_with_pytorch(torch_python, reference, rounds, figures=PYTORCH_FIGURES):
     """Both frameworks back to back, alternating which goes first, `rounds` times per model."""
     if not Path(reference).is_file():
         raise FileNotFoundError(f"PyTorch reference script not found at {reference}; pass its path with --reference")
@@ -274,10 +275,10 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the PyTorch comparison")
     arguments = parser.parse_args()
     if arguments.pytorch:
-        if arguments.figure not in (None, "lstm_train", "dcgan_train"):
+        if arguments.figure not in (None, *PYTORCH_FIGURES):
             parser.error(f"there is no PyTorch reference for {arguments.figure}; compare lstm_train or dcgan_train")
         compare_with_pytorch(arguments.pytorch, arguments.reference, arguments.rounds,
-                             [arguments.figure] if arguments.figure else ["lstm_train", "dcgan_train"])
+                             [arguments.figure] if arguments.figure else PYTORCH_FIGURES)
     elif arguments.figure:
         FIGURES[arguments.figure]()
     else:

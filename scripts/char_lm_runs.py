@@ -31,8 +31,8 @@ from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "logs" / "char_lm_runs.json"
 TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # what made a checkpoint folder
-SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop": float, "seq_length": int, "batch_size": int,
-            "epochs": int, "learning_rate": float, "weight_decay": float}
+SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop": float, "seq_length": int,
+            "batch_size": int, "epochs": int, "learning_rate": float, "weight_decay": float}
 
 
 def record(name, run):
@@ -104,7 +104,7 @@ def main():
         f"'{arg}'" if " " in arg else arg for arg in sys.argv[1:])
     extra = {}
     shipped_batch = helpers.read_manifest()["char_lstm.params"]["config"]["batch_size"]
-    if config["batch_size"] != shipped_batch:  # evaluate's columns follow the batch: score the best epoch as the others
+    if config["batch_size"] != shipped_batch:  # evaluate's columns follow the batch: score the best epoch as the shipped run is
         model.load_parameters(str(folder / f"epoch-{history['best_epoch']:04d}" / "model.params"), ctx=notebook["device"])
         same_columns = helpers.batchify(valid, shipped_batch, notebook["device"])
         extra["rescored"] = {"batch_size": shipped_batch, "valid_nats": notebook["evaluate"](
