@@ -77,8 +77,10 @@ def main():
         if latest is None:
             sys.exit(f"{args.record_checkpoints} holds no complete epoch")
         history = latest[1]
+        epochs_run = len(history["valid"])
+        stopped = {"stopped_after": epochs_run} if epochs_run < history["config"]["epochs"] else {}
         record(args.name, summary(history["config"], history, history["best_epoch"], args.command,
-                                  note=args.note, stopped_after=len(history["valid"])))
+                                  note=args.note, **stopped))
         print(f"recorded {len(history['valid'])} epochs of {args.record_checkpoints} as {args.name!r}")
         return
     given = {setting.upper(): value for setting, value in vars(args).items() if setting in SETTINGS and value is not None}
