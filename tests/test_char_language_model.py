@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import helpers
+import mxnet as mx  # after helpers, which sets the thread count
 from notebook_code import notebook_namespace
 
 NOTEBOOK = "02_char_language_model.ipynb"
@@ -141,6 +142,16 @@ def test_bad_sampling_settings_are_errors(notebook, shipped):
         notebook["generate"](*shipped, "The ", 5, temperature=1.0, top_k=0)
     with pytest.raises(ValueError, match="temperature must be >= 0"):
         notebook["generate"](*shipped, "The ", 5, temperature=-1.0)
+
+
+def test_the_picker_draws_only_from_the_top_k_in_proportion_to_their_probabilities(notebook):
+    mx.random.seed(5)
+    scores = mx.nd.array([[0.0, math.log(3.0), -4.0, -9.0]])  # softmax of the top 2: 1/4 and 3/4
+    pick_next = notebook["make_picker"](1.0, 2)
+    draws = np.array([pick_next(scores).asscalar() for _ in range(2000)])
+    assert set(draws) == {0.0, 1.0}
+    assert abs((draws == 1.0).mean() - 0.75) < 0.03  # 0.03 is three standard deviations of 2,000 draws
+    assert notebook["make_picker"](0, None)(scores).asnumpy().tolist() == [1.0]
 
 
 def test_zero_length_and_a_top_k_of_the_whole_vocabulary_work(notebook, shipped):
@@ -323,7 +334,8 @@ def test_the_notebook_names_every_setting_in_which_the_comparison_log_differs():
     cell = next(c for c in cells if "set COMPARE = True to run yours" in "".join(c["source"]))
     printed = "".join("".join(output.get("text", "")) for output in cell["outputs"])
     if log["config"]["schedule_epochs"] != SHIPPED["config"]["epochs"]:
-        assert f"SCHEDULE_EPOCHS = {SHIPPED['config']['epochs']} (log: {log['config']['schedule_epochs']})" in printed
+        assert f"EPOCHS = {SHIPPED['config']['epochs']} (log: {log['config']['schedule_epochs']})" in printed
+    assert "SCHEDULE_EPOCHS" not in printed  # not a parameter: the schedule's length is EPOCHS
     for key in ("num_embed", "num_hidden", "num_layers", "dropout", "weight_drop", "seq_length", "batch_size",
                 "learning_rate", "clip", "weight_decay", "seed"):
         if log["config"][key] != SHIPPED["config"][key]:
