@@ -81,7 +81,7 @@ def main():
         stopped = {"stopped_after": epochs_run} if epochs_run < history["config"]["epochs"] else {}
         record(args.name, summary(history["config"], history, history["best_epoch"], args.command,
                                   note=args.note, **stopped))
-        print(f"recorded {len(history['valid'])} epochs of {args.record_checkpoints} as {args.name!r}")
+        print(f"recorded {epochs_run} epochs of {args.record_checkpoints} as {args.name!r}")
         return
     given = {setting.upper(): value for setting, value in vars(args).items() if setting in SETTINGS and value is not None}
     notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"), **given)
