@@ -114,7 +114,9 @@ def test_other_bad_values_are_refused_by_name(name, value, hint):
 
 @pytest.mark.parametrize("name, value, hint", [("REAL_LABEL", 0.5, "1.0 or 0.9"), ("REAL_LABEL", 1.1, "1.0 or 0.9"),
                                                ("INPUT_NOISE", -0.1, "0 or 0.1"), ("INPUT_NOISE", "0.1", "0 or 0.1"),
-                                               ("G_STEPS", 0, "try 1"), ("G_STEPS", 1.5, "try 1"), ("G_STEPS", 9, "try 1")])
+                                               ("G_STEPS", 0, "try 1"), ("G_STEPS", 1.5, "try 1"), ("G_STEPS", 9, "try 1"),
+                                               ("G_AVERAGE", 1.0, "0 or 0.99"), ("G_AVERAGE", -0.5, "0 or 0.99"),
+                                               ("G_AVERAGE", True, "0 or 0.99"), ("G_AVERAGE", "0.99", "0 or 0.99")])
 def test_bad_stabiliser_settings_are_refused_by_name(name, value, hint):
     message = check_message(**{name: value})
     assert message.startswith(f"{name} = {value!r}") and hint in message
@@ -265,6 +267,41 @@ def test_a_resumed_run_equals_an_uninterrupted_one(notebook, small_run, tmp_path
     assert len(resumed["images_per_s"]) == 2
     straight, again = (helpers.latest_epoch(tmp_path / name)[0] / "generator.params" for name in ("straight", "resumed"))
     assert helpers.sha256_of(straight) == helpers.sha256_of(again)
+
+
+def test_the_average_starts_as_a_copy_of_g_and_moves_one_minus_decay_towards_it(notebook):
+    nd = notebook["nd"]
+    generator, _ = tiny_networks(notebook)
+    latent = notebook["latent_vectors"](2, seed=1)
+    average = notebook["make_average"](generator, latent)
+    pairs = list(zip(average.collect_params().values(), generator.collect_params().values()))
+    assert len(pairs) == len(list(generator.collect_params().values())) and any("running" in mean.name for mean, _ in pairs)
+    assert all((mean.data() == current.data()).asnumpy().all() for mean, current in pairs)
+    assert (average(latent) == generator(latent)).asnumpy().all()
+    before = [mean.data().copy() for mean, _ in pairs]
+    for _, current in pairs:  # G takes a step: every weight and statistic moves by 1
+        current.set_data(current.data() + 1)
+    notebook["update_average"](average, generator, 0.9)
+    for (mean, _), old in zip(pairs, before):  # a tenth of the way: old + 0.1
+        np.testing.assert_allclose(mean.data().asnumpy(), old.asnumpy() + 0.1, rtol=0, atol=1e-6)
+    assert not (average(latent) == generator(latent)).asnumpy().all()
+
+
+def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
+    images, fixed = small_run
+    averages = {}
+    for name, epochs in (("straight", (2,)), ("resumed", (1, 2))):
+        for total in epochs:  # new networks each call: a resumed call gets all three from the checkpoint
+            generator, discriminator = tiny_networks(notebook)
+            average = notebook["make_average"](generator, fixed)
+            notebook["fit"](generator, discriminator, images, total, tmp_path / name, fixed, average=average)
+        averages[name] = average
+        assert "average.params" in {path.name for path in helpers.latest_epoch(tmp_path / name)[0].iterdir()}
+    straight, resumed = (helpers.latest_epoch(tmp_path / name)[0] / "average.params" for name in averages)
+    assert helpers.sha256_of(straight) == helpers.sha256_of(resumed)
+    assert (averages["straight"](fixed) == averages["resumed"](fixed)).asnumpy().all()
+    generator = helpers.latest_epoch(tmp_path / "straight")[0] / "generator.params"  # the average is not G
+    assert helpers.sha256_of(generator) != helpers.sha256_of(straight)
 
 
 def test_resuming_with_other_parameters_is_refused_and_names_fresh_start(notebook, small_run, tmp_path):
