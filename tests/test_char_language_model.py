@@ -173,6 +173,18 @@ def test_a_fixed_seed_reproduces_the_text_and_another_seed_does_not(notebook, sh
     assert generate(*shipped, "The will to ", 80, temperature=1.0, top_k=None, seed=12) != first
 
 
+def test_streams_write_separate_texts_side_by_side(notebook, shipped):
+    generate = notebook["generate"]
+    texts = generate(*shipped, "The will to ", 40, temperature=1.0, top_k=None, seed=5, streams=3)
+    assert isinstance(texts, list) and len(texts) == 3
+    assert all(text.startswith("The will to ") and len(text) == len("The will to ") + 40 for text in texts)
+    assert len(set(texts)) == 3  # each column draws its own characters
+    assert generate(*shipped, "The will to ", 40, temperature=1.0, top_k=None, seed=5, streams=3) == texts
+    greedy = generate(*shipped, "The will to ", 40, temperature=0)  # no draws: every column is the greedy text
+    assert generate(*shipped, "The will to ", 40, temperature=0, streams=2) == [greedy, greedy]
+    assert generate(*shipped, "The ", 0, streams=2) == ["The ", "The "]
+
+
 def test_carried_state_writes_what_the_sliding_window_writes(notebook, shipped):
     prompt = "Supposing that Truth is a woman--what then?"
     stateful = notebook["generate"](*shipped, prompt, 30, temperature=0)
