@@ -287,6 +287,18 @@ def test_the_average_starts_as_a_copy_of_g_and_moves_one_minus_decay_towards_it(
     assert not (average(latent) == generator(latent)).asnumpy().all()
 
 
+def test_batchnorm_reestimation_moves_the_running_statistics_and_no_weight(notebook):
+    from dcgan_batchnorm_check import reestimate_batchnorm
+    generator, _ = tiny_networks(notebook)
+    generator(notebook["latent_vectors"](2, seed=1))  # fixes the deferred shapes
+    before = {name: parameter.data().copy() for name, parameter in generator.collect_params().items()}
+    reestimate_batchnorm(generator, batches=3, batch_size=8, latent_size=notebook["LATENT_SIZE"], seed=0,
+                         device=notebook["device"])
+    for name, parameter in generator.collect_params().items():
+        unchanged = (parameter.data() == before[name]).asnumpy().all()
+        assert unchanged == ("running" not in name), name  # the statistics move (in backward, on the CPU)
+
+
 def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
     images, fixed = small_run
     averages = {}
