@@ -5,12 +5,17 @@ import benchmark
 
 
 def test_pytorch_runs_the_shipped_lstm_configuration():
+    entry = benchmark.helpers.read_manifest()["char_lstm.params"]  # whatever make train shipped last
+    config = entry["config"]
     arguments = benchmark.pytorch_arguments("lstm_train")
     options = dict(zip(arguments[1::2], arguments[2::2]))
     assert arguments[0] == "charlstm"
-    assert options == {"--mode": "lstm", "--vocab": "86", "--embed": "128", "--hidden": "512", "--layers": "3",
-                       "--seq": "100", "--batch": "32", "--dropout": "0.5", "--lr": "0.002", "--clip": "1.0",
-                       "--batches": str(benchmark.LSTM_BATCHES), "--warmup": str(benchmark.WARMUP)}
+    assert options == {"--mode": "lstm", "--vocab": str(len(entry["vocabulary"])), "--embed": str(config["num_embed"]),
+                       "--hidden": str(config["num_hidden"]), "--layers": str(config["num_layers"]),
+                       "--seq": str(config["seq_length"]), "--batch": str(config["batch_size"]),
+                       "--dropout": str(config["dropout"]), "--lr": str(config["learning_rate"]),
+                       "--clip": str(config["clip"]), "--batches": str(benchmark.LSTM_BATCHES),
+                       "--warmup": str(benchmark.WARMUP)}
 
 
 def test_pytorch_runs_the_shipped_dcgan_configuration():
