@@ -45,12 +45,7 @@ def main():
     notebook = notebook_namespace("03_dcgan_anime_faces.ipynb", also=("device",))
     device, seed = notebook["device"], notebook["SEED"]
     path, entry = helpers.verified_weights("dcgan_generator.params")
-    ngf, latent_size = entry["config"]["ngf"], entry["config"]["latent_size"]
-
-    def shipped_generator():
-        generator = notebook["make_generator"](ngf)
-        generator.load_parameters(str(path), ctx=device)
-        return generator
+    latent_size = entry["config"]["latent_size"]
 
     real_images, _ = helpers.load_images(helpers.faces_folder(), size=64)
     count = min(512, real_images.shape[0])
@@ -58,9 +53,10 @@ def main():
     scoring_latent = notebook["latent_vectors"](count, seed + 1, size=latent_size)
     score = notebook["thumbnail_frechet_distance"]
     print(f"{real_images.shape[0]:,} real faces; the shipped generator's entry says {entry['metric']:.2f}")
-    print(f"shipped statistics (averaged with the weights): {score(shipped_generator()(scoring_latent), real_sample):.2f}")
+    shipped = notebook["load_generator"](path, entry)
+    print(f"shipped statistics (averaged with the weights): {score(shipped(scoring_latent), real_sample):.2f}")
     for batches in args.batches:
-        generator = shipped_generator()
+        generator = notebook["load_generator"](path, entry)  # a fresh copy of the shipped weights
         reestimate_batchnorm(generator, batches, args.batch_size, latent_size, seed=123, device=device)
         print(f"re-estimated from {batches} batches of {args.batch_size}: "
               f"{score(generator(scoring_latent), real_sample):.2f}")
