@@ -1,16 +1,25 @@
-"""Should the averaged generator re-estimate its BatchNorm statistics? Notebook 3's score, before and after.
+"""Two ways to change how the shipped generator draws, without retraining it, scored as notebook 3 scores.
 
-    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_batchnorm_check.py
+    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_sampling_checks.py batchnorm
+    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_sampling_checks.py truncation
 
-The generator that notebook 3 ships is an average of G's weights (G_AVERAGE), and its BatchNorm
-running means and variances are averages of G's too, not the statistics its own averaged weights
-produce. Averaged networks often re-estimate them from batches of their own (as stochastic weight
-averaging does). This script scores the shipped generator as notebook 3 does after training (the
-8x8 Frechet distance of 512 faces from latent vectors seeded SEED + 1 against 512 real faces chosen
-with SEED), then re-estimates the statistics from fresh batches in training mode and scores again.
+Every score is the notebook's after training: the 8x8 Frechet distance of 512 faces from latent
+vectors seeded SEED + 1 against 512 real faces chosen with SEED (lower is closer).
 
+`batchnorm`: the generator that notebook 3 ships is an average of G's weights (G_AVERAGE), and its
+BatchNorm running means and variances are averages of G's too, not the statistics its own averaged
+weights produce. Averaged networks often re-estimate them from batches of their own (as stochastic
+weight averaging does); this re-estimates them from fresh batches in training mode and scores again.
 MXNet's CPU BatchNorm updates its running statistics in the backward pass, not the forward one, so
-each batch here runs forward and backward (the weights themselves are never changed).
+each batch runs forward and backward (the weights themselves are never changed).
+
+`truncation`: the "truncation trick" of large GANs draws from a narrower distribution than the
+standard normal the generator was trained on, trading variety for typical faces. Two forms: every
+latent vector scaled by a factor below 1, or every value beyond a threshold drawn again until it
+falls inside. Besides the score, for the 64 faces of the notebook's fixed grid (SEED): their spread as
+a share of 64 real faces' (notebook 3's mean pairwise distance), and their contrast (the standard
+deviation of each face's pixels, averaged) as a share of the untruncated grid's; `--grids FOLDER`
+saves each grid.
 """
 import argparse
 import sys
@@ -20,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
 from notebook_code import notebook_namespace  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, nd  # noqa: E402
 
@@ -36,17 +46,36 @@ def reestimate_batchnorm(generator, batches, batch_size, latent_size, seed, devi
     nd.waitall()
 
 
+def truncate(latent, threshold, seed):
+    """`latent` with every value whose magnitude exceeds `threshold` drawn again from the standard
+    normal until none does (the form of truncation BigGAN uses)."""
+    values, random = latent.asnumpy().copy(), np.random.RandomState(seed)
+    outside = np.abs(values) > threshold
+    while outside.any():
+        values[outside] = random.normal(size=int(outside.sum()))
+        outside = np.abs(values) > threshold
+    return nd.array(values, ctx=latent.context)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[50, 200],
-                        help="re-estimate from this many batches (default: 50 and 200, each from the shipped weights)")
-    parser.add_argument("--batch-size", type=int, default=256, help="latent vectors per batch (default 256)")
+    checks = parser.add_subparsers(dest="check", required=True)
+    batchnorm = checks.add_parser("batchnorm", help="re-estimate the BatchNorm statistics, then score")
+    batchnorm.add_argument("--batches", type=int, nargs="+", default=[50, 200],
+                           help="re-estimate from this many batches (default: 50 and 200, each from the shipped weights)")
+    batchnorm.add_argument("--batch-size", type=int, default=256, help="latent vectors per batch (default 256)")
+    truncation = checks.add_parser("truncation", help="draw from a narrower latent distribution, then score")
+    truncation.add_argument("--scales", type=float, nargs="+", default=[0.9, 0.8, 0.7],
+                            help="factors every latent vector is multiplied by (default 0.9 0.8 0.7)")
+    truncation.add_argument("--thresholds", type=float, nargs="+", default=[2.0, 1.5],
+                            help="largest magnitude a latent value may keep (default 2.0 1.5)")
+    truncation.add_argument("--grids", type=Path, help="save each variant's 8x8 grid as a PNG in this folder")
     args = parser.parse_args()
+
     notebook = notebook_namespace("03_dcgan_anime_faces.ipynb", also=("device",))
     device, seed = notebook["device"], notebook["SEED"]
     path, entry = helpers.verified_weights("dcgan_generator.params")
     latent_size = entry["config"]["latent_size"]
-
     real_images, _ = helpers.load_images(helpers.faces_folder(), size=64)
     count = min(512, real_images.shape[0])
     real_sample = real_images.take(nd.array(np.random.RandomState(seed).permutation(real_images.shape[0])[:count]))
@@ -54,12 +83,41 @@ def main():
     score = notebook["thumbnail_frechet_distance"]
     print(f"{real_images.shape[0]:,} real faces; the shipped generator's entry says {entry['metric']:.2f}")
     shipped = notebook["load_generator"](path, entry)
-    print(f"shipped statistics (averaged with the weights): {score(shipped(scoring_latent), real_sample):.2f}")
-    for batches in args.batches:
-        generator = notebook["load_generator"](path, entry)  # a fresh copy of the shipped weights
-        reestimate_batchnorm(generator, batches, args.batch_size, latent_size, seed=123, device=device)
-        print(f"re-estimated from {batches} batches of {args.batch_size}: "
-              f"{score(generator(scoring_latent), real_sample):.2f}")
+    print(f"as shipped: {score(shipped(scoring_latent), real_sample):.2f}")
+
+    if args.check == "batchnorm":
+        for batches in args.batches:
+            generator = notebook["load_generator"](path, entry)  # a fresh copy of the shipped weights
+            reestimate_batchnorm(generator, batches, args.batch_size, latent_size, seed=123, device=device)
+            print(f"BatchNorm statistics re-estimated from {batches} batches of {args.batch_size}: "
+                  f"{score(generator(scoring_latent), real_sample):.2f}")
+        return
+
+    spread = notebook["mean_pairwise_distance"]
+    chosen = np.random.RandomState(seed).choice(real_images.shape[0], 64, replace=False)
+    real_spread = spread(real_images.take(nd.array(chosen)))
+    grid_latent = notebook["latent_vectors"](64, seed, size=latent_size)
+    variants = [("as shipped", lambda latent: latent)]
+    variants += [(f"scaled by {scale}", lambda latent, scale=scale: latent * scale) for scale in args.scales]
+    variants += [(f"values beyond {threshold} drawn again",
+                  lambda latent, threshold=threshold: truncate(latent, threshold, seed=latent.shape[0]))
+                 for threshold in args.thresholds]
+    shipped_contrast = None
+    for name, narrow in variants:
+        grid = shipped(narrow(grid_latent))
+        contrast = float(grid.reshape((64, -1)).asnumpy().std(axis=1).mean())  # within each face, averaged
+        shipped_contrast = shipped_contrast or contrast
+        print(f"{name:32} Frechet {score(shipped(narrow(scoring_latent)), real_sample):5.2f}, "
+              f"spread {spread(grid) / real_spread:4.0%} of real faces', "
+              f"contrast {contrast / shipped_contrast:4.0%} of the shipped grid's")
+        if args.grids:
+            args.grids.mkdir(parents=True, exist_ok=True)
+            plt.imsave(args.grids / f"{name.replace(' ', '_')}.png", helpers.image_grid(grid))
+    with autograd.train_mode():  # BatchNorm normalises with the batch's own statistics, as in training
+        largest = max(float(nd.abs(shipped(grid_latent) - shipped(grid_latent * scale)).max().asscalar())
+                      for scale in args.scales)
+    print(f"with the batch's own statistics instead of the running ones, scaling changes no pixel by more "
+          f"than {largest:.1e}")
 
 
 if __name__ == "__main__":

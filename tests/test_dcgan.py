@@ -288,7 +288,7 @@ def test_the_average_starts_as_a_copy_of_g_and_moves_one_minus_decay_towards_it(
 
 
 def test_batchnorm_reestimation_moves_the_running_statistics_and_no_weight(notebook):
-    from dcgan_batchnorm_check import reestimate_batchnorm
+    from dcgan_sampling_checks import reestimate_batchnorm
     generator, _ = tiny_networks(notebook)
     generator(notebook["latent_vectors"](2, seed=1))  # fixes the deferred shapes
     before = {name: parameter.data().copy() for name, parameter in generator.collect_params().items()}
@@ -297,6 +297,19 @@ def test_batchnorm_reestimation_moves_the_running_statistics_and_no_weight(noteb
     for name, parameter in generator.collect_params().items():
         unchanged = (parameter.data() == before[name]).asnumpy().all()
         assert unchanged == ("running" not in name), name  # the statistics move (in backward, on the CPU)
+
+
+def test_truncation_redraws_only_the_values_beyond_the_threshold_reproducibly(notebook):
+    from dcgan_sampling_checks import truncate
+    latent = notebook["latent_vectors"](64, seed=1)
+    truncated = truncate(latent, 1.5, seed=3)
+    before, after = latent.asnumpy(), truncated.asnumpy()
+    assert after.shape == before.shape and np.abs(after).max() <= 1.5
+    inside = np.abs(before) <= 1.5
+    assert 0 < (~inside).sum() < inside.sum()  # about 13% of standard normal values lie beyond 1.5
+    np.testing.assert_array_equal(after[inside], before[inside])
+    assert (after[~inside] != before[~inside]).all()
+    np.testing.assert_array_equal(truncate(latent, 1.5, seed=3).asnumpy(), after)
 
 
 def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
