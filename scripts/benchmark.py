@@ -1,7 +1,8 @@
 """Throughput of the shipped configurations, measured through the notebooks' own functions.
 
-    python scripts/benchmark.py            # every figure, one line each: name value unit
-    python scripts/benchmark.py lstm_train # one of: matmul, lstm_train, dcgan_train, generation, step_cost
+    python scripts/benchmark.py            # every figure but lstm_operators, one line each: name value unit
+    python scripts/benchmark.py lstm_train # one of: matmul, lstm_train, dcgan_train, generation, step_cost,
+                                           # lstm_operators
     python scripts/benchmark.py --pytorch /path/to/torch-venv/bin/python --rounds 3
                                            # MXNet vs PyTorch, side by side, alternating
     python scripts/benchmark.py lstm_train --pytorch ...   # the comparison of one model only
@@ -19,6 +20,7 @@ The models' sizes come from the manifest entries of the shipped weights in weigh
 is the real data (see data/README.md), and every measurement follows a warm-up.
 """
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -52,7 +54,8 @@ def char_model_notebook():
     return notebook, config
 
 
-def lstm_train():
+def lstm_training_setup():
+    """Notebook 2's model at the shipped sizes on the real text, warmed up: what lstm_train times."""
     notebook, config = char_model_notebook()
     mx, gluon = notebook["mx"], notebook["gluon"]
     text = helpers.read_text(helpers.nietzsche_path())
@@ -66,15 +69,78 @@ def lstm_train():
     model.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": config["learning_rate"]})
     progress = notebook["tqdm"](disable=True)
-    notebook["train_one_epoch"](model, trainer, data[:WARMUP * seq_length + 1], seq_length, batch_size, progress)
-    started = time.perf_counter()
-    timed = data[WARMUP * seq_length:(WARMUP + LSTM_BATCHES) * seq_length + 1]
-    notebook["train_one_epoch"](model, trainer, timed, seq_length, batch_size, progress)
-    seconds = time.perf_counter() - started
-    chars_per_s = LSTM_BATCHES * seq_length * batch_size / seconds
+
+    def train(first_batch, batches):
+        """Train on `batches` windows from window `first_batch` on; returns the seconds it took."""
+        started = time.perf_counter()
+        window = data[first_batch * seq_length:(first_batch + batches) * seq_length + 1]
+        notebook["train_one_epoch"](model, trainer, window, seq_length, batch_size, progress)
+        return time.perf_counter() - started
+
+    train(0, WARMUP)
+    return notebook, config, train
+
+
+def lstm_train():
+    notebook, config, train = lstm_training_setup()
+    seconds = train(WARMUP, LSTM_BATCHES)
+    chars_per_s = LSTM_BATCHES * config["seq_length"] * config["batch_size"] / seconds
     print(f"lstm_train_chars_per_s {chars_per_s:.0f} chars/s")
     print(f"lstm_train_gflops {lstm_flops_per_char(config, len(notebook['index_to_char'])) * chars_per_s / 1e9:.1f} GFLOP/s")
     print(f"lstm_train_peak_rss {peak_memory_mib():.0f} MiB")
+
+
+# MXNet's profiler names of the operators in a step of the fused LSTM, grouped
+LSTM_OPERATOR_GROUPS = {"rnn_kernels": ("RNN", "_backward_RNN"),  # oneDNN's fused LSTM, forward and backward
+                        "weight_packing": ("_rnn_param_concat", "_backward_Concat"),  # per-layer weights <-> one buffer
+                        "adam": ("adam_update",)}
+
+
+def group_operator_times(totals, groups=LSTM_OPERATOR_GROUPS):
+    """Sum the profiler's operator times by group, and the rest as "other". An entry of several
+    fused operators ("Dropout,Reshape,...,_rnn_param_concat") counts for the group of any of them."""
+    grouped = {group: 0.0 for group in (*groups, "other")}
+    for name, total in totals.items():
+        parts = name.split(",")
+        group = next((group for group, members in groups.items() if any(part in members for part in parts)), "other")
+        grouped[group] += total
+    return grouped
+
+
+def lstm_operators():
+    """Where the LSTM training step's time goes, by MXNet's profiler, and the matrix product it is
+    made of: one step's recurrent product (batch x hidden by hidden x 4 hidden) against the yardstick."""
+    import mxnet as mx
+    notebook, config, train = lstm_training_setup()
+    mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                           filename=str(helpers.output_dir() / "lstm_profile.json"))
+    mx.profiler.set_state("run")
+    train(WARMUP, LSTM_BATCHES)
+    mx.profiler.set_state("stop")
+    operators = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]["operator"]
+    grouped = group_operator_times({name: stats["Total"] for name, stats in operators.items()})
+    everything = sum(grouped.values())
+    for group, total in grouped.items():
+        print(f"lstm_share_{group} {100 * total / everything:.1f} %")
+
+    def dot_gflops(rows, inner, columns, repeats):  # the best of `repeats` products, as matmul measures
+        a, b = mx.nd.random.uniform(shape=(rows, inner)), mx.nd.random.uniform(shape=(inner, columns))
+        mx.nd.dot(a, b).wait_to_read()
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            mx.nd.dot(a, b).wait_to_read()
+            best = min(best, time.perf_counter() - started)
+        return 2 * rows * inner * columns / best / 1e9
+
+    hidden, vocab_size = config["num_hidden"], len(notebook["index_to_char"])
+    large = dot_gflops(2048, 2048, 2048, 10)
+    kernel_flops = (lstm_flops_per_char(config, vocab_size) - 3 * 2 * hidden * vocab_size) * \
+        LSTM_BATCHES * config["seq_length"] * config["batch_size"]  # the recurrent layers' part only
+    kernel_gflops = kernel_flops / (grouped["rnn_kernels"] / 1000) / 1e9  # the profiler counts milliseconds
+    print(f"lstm_kernels_gflops {kernel_gflops:.1f} GFLOP/s, {kernel_gflops / large:.2f} of a 2048x2048 product")
+    print(f"recurrent_product_fraction {dot_gflops(config['batch_size'], hidden, 4 * hidden, 300) / large:.2f} "
+          f"of a 2048x2048 product")
 
 
 def dcgan_train():
@@ -208,7 +274,8 @@ def step_cost():
 
 
 FIGURES = {"matmul": matmul, "lstm_train": lstm_train, "dcgan_train": dcgan_train, "generation": generation,
-           "step_cost": step_cost}
+           "step_cost": step_cost, "lstm_operators": lstm_operators}
+BY_NAME_ONLY = ("lstm_operators",)  # a profile, not a throughput: left out of the default run
 
 
 def pytorch_arguments(figure):
@@ -269,7 +336,7 @@ def compare_with_pytorch(torch_python, reference, rounds, figures=PYTORCH_FIGURE
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="one figure only (default: all)")
+    parser.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="one figure only (default: all but lstm_operators)")
     parser.add_argument("--pytorch", metavar="PYTHON", help="a Python that has torch: compare with PyTorch")
     parser.add_argument("--reference", default=REFERENCE, help="the PyTorch reference script")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the PyTorch comparison")
@@ -285,7 +352,7 @@ if __name__ == "__main__":
         print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP")
         print(f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet")
         gflops = {}
-        for name in FIGURES:
+        for name in (name for name in FIGURES if name not in BY_NAME_ONLY):
             lines = subprocess.run([sys.executable, __file__, name], check=True, capture_output=True,
                                    text=True).stdout.splitlines()
             print("\n".join(lines), flush=True)

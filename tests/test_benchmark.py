@@ -62,3 +62,12 @@ def test_floating_point_operations_are_counted_from_the_layer_shapes():
     config = {"num_embed": 10, "num_hidden": 20, "num_layers": 2}
     forward = 2 * 4 * 20 * (10 + 20) + 2 * 4 * 20 * (20 + 20) + 2 * 20 * 30
     assert benchmark.lstm_flops_per_char(config, vocab_size=30) == 3 * forward
+
+
+def test_profiled_operators_are_grouped_and_nothing_is_lost():
+    totals = {"RNN": 30.0, "_backward_RNN": 50.0, "Dropout,Reshape,Reshape,_rnn_param_concat": 6.0,
+              "_backward_Concat,_backward_reshape": 4.0, "adam_update": 2.0, "FullyConnected": 1.0,
+              "_backward_FullyConnected": 2.0}
+    grouped = benchmark.group_operator_times(totals)
+    assert grouped == {"rnn_kernels": 80.0, "weight_packing": 10.0, "adam": 2.0, "other": 3.0}
+    assert sum(grouped.values()) == sum(totals.values())
