@@ -123,18 +123,8 @@ def lstm_operators():
     for group, total in grouped.items():
         print(f"lstm_share_{group} {100 * total / everything:.1f} %")
 
-    def dot_gflops(rows, inner, columns, repeats):  # the best of `repeats` products, as matmul measures
-        a, b = mx.nd.random.uniform(shape=(rows, inner)), mx.nd.random.uniform(shape=(inner, columns))
-        mx.nd.dot(a, b).wait_to_read()
-        best = float("inf")
-        for _ in range(repeats):
-            started = time.perf_counter()
-            mx.nd.dot(a, b).wait_to_read()
-            best = min(best, time.perf_counter() - started)
-        return 2 * rows * inner * columns / best / 1e9
-
     hidden, vocab_size = config["num_hidden"], len(notebook["index_to_char"])
-    large = dot_gflops(2048, 2048, 2048, 10)
+    large = dot_gflops(2048, 2048, 2048)
     kernel_flops = (lstm_flops_per_char(config, vocab_size) - 3 * 2 * hidden * vocab_size) * \
         LSTM_BATCHES * config["seq_length"] * config["batch_size"]  # the recurrent layers' part only
     kernel_gflops = kernel_flops / (grouped["rnn_kernels"] / 1000) / 1e9  # the profiler counts milliseconds
@@ -218,18 +208,22 @@ def dcgan_step_flops(generator, discriminator, latent_batch, real_batch, nn):
     return 2 * (generator_macs + discriminator_macs)
 
 
-def matmul():
-    """The yardstick: the best speed of one large float32 matrix multiply through mx.nd.dot."""
+def dot_gflops(rows, inner, columns, repeats=10):
+    """The best speed of `repeats` float32 products (rows x inner) by (inner x columns) through mx.nd.dot."""
     import mxnet as mx
-    size = 2048
-    a, b = mx.nd.random.uniform(shape=(size, size)), mx.nd.random.uniform(shape=(size, size))
+    a, b = mx.nd.random.uniform(shape=(rows, inner)), mx.nd.random.uniform(shape=(inner, columns))
     mx.nd.dot(a, b).wait_to_read()
     best = float("inf")
-    for _ in range(10):
+    for _ in range(repeats):
         started = time.perf_counter()
         mx.nd.dot(a, b).wait_to_read()
         best = min(best, time.perf_counter() - started)
-    print(f"matmul_gflops {2 * size ** 3 / best / 1e9:.1f} GFLOP/s")
+    return 2 * rows * inner * columns / best / 1e9
+
+
+def matmul():
+    """The yardstick: the best speed of one large float32 matrix multiply through mx.nd.dot."""
+    print(f"matmul_gflops {dot_gflops(2048, 2048, 2048):.1f} GFLOP/s")
 
 
 def generation():
