@@ -31,8 +31,18 @@ from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "logs" / "char_lm_runs.json"
 TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # what made a checkpoint folder
+
+
+def true_or_false(text):
+    """--random-offset true / false, as the parameters cell's True / False."""
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r} is neither true nor false")
+    return text.lower() == "true"
+
+
 SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop": float, "seq_length": int,
-            "batch_size": int, "epochs": int, "learning_rate": float, "weight_decay": float}
+            "batch_size": int, "epochs": int, "learning_rate": float, "weight_decay": float, "seed": int,
+            "random_offset": true_or_false, "average_last": int}
 
 
 def record(name, run):
@@ -49,7 +59,8 @@ def summary(config, history, best_epoch, command, **extra):
             "best_valid_nats": history["valid"][best_epoch - 1],
             "training_minutes": round(sum(history["seconds"]) / 60, 1),
             "chars_per_second": round(sum(history["chars_per_s"]) / len(history["chars_per_s"])),
-            "command": command, **extra}
+            "command": command, **({"valid_average": history["valid_average"]} if history.get("valid_average") else {}),
+            **extra}
 
 
 def main():

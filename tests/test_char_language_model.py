@@ -58,6 +58,8 @@ def test_the_default_parameters_pass():
 
 @pytest.mark.parametrize("parameters, expected", [
     ({"SEQ_LENGTH": 0}, "SEQ_LENGTH = 0 must be a whole number of at least 1; try 100"),
+    ({"AVERAGE_LAST": 0}, "AVERAGE_LAST = 0 must be a whole number of at least 1; try 6"),
+    ({"RANDOM_OFFSET": 1}, "RANDOM_OFFSET = 1 must be True or False"),
     ({"SEQ_LENGTH": 1000, "BATCH_SIZE": 64}, "SEQ_LENGTH = 1000 is longer than the validation split allows "
                                               "(937 steps per column at BATCH_SIZE = 64); use SEQ_LENGTH <= 937"),
     ({"SEQ_LENGTH": 500, "BATCH_SIZE": 128}, "SEQ_LENGTH = 500 is longer than the validation split allows "
@@ -204,13 +206,13 @@ def tiny_data(notebook, rows=81, columns=4, seed=0):
     return notebook["nd"].array(notebook["mx"].nd.random.randint(1, 12, shape=(rows, columns)).asnumpy())
 
 
-def tiny_training(tmp_path):
-    notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12)
+def tiny_training(tmp_path, **parameters):
+    notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12, **parameters)
     return notebook, tiny_data(notebook), {"mode": "lstm", "sizes": "tiny"}
 
 
 def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path, capsys):
-    notebook, data, config = tiny_training(tmp_path)
+    notebook, data, config = tiny_training(tmp_path, RANDOM_OFFSET=True, AVERAGE_LAST=3)  # both resume too
     fit, seed_everything = notebook["fit"], helpers.seed_everything
     seed_everything(1)
     interrupted = tiny_model(notebook)
@@ -222,7 +224,80 @@ def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path,
     seed_everything(1)
     straight = fit(tiny_model(notebook), data, data, 3, tmp_path / "b", config)
     assert resumed["train"] == straight["train"] and resumed["valid"] == straight["valid"]
+    assert len(resumed["valid_average"]) == 3 and resumed["valid_average"] == straight["valid_average"]
     assert resumed["best_epoch"] == int(min(range(3), key=lambda epoch: straight["valid"][epoch])) + 1
+
+
+def test_random_offsets_move_every_window_of_an_epoch_by_one_draw_below_seq_length(tmp_path, monkeypatch):
+    starts, get_batch = [], helpers.get_batch
+
+    def recording_get_batch(data, start, seq_length):
+        starts.append(start)
+        return get_batch(data, start, seq_length)
+
+    monkeypatch.setattr(helpers, "get_batch", recording_get_batch)
+    notebook, data, config = tiny_training(tmp_path)  # 81 rows, windows of 10
+    seen = {}
+    for random_offset in (False, True):
+        notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12, RANDOM_OFFSET=random_offset)
+        starts.clear()
+        notebook["evaluate"] = lambda *args: 1.0  # only the training windows are recorded
+        notebook["fit"](tiny_model(notebook), data, data, 4, tmp_path / str(random_offset), config)
+        seen[random_offset] = list(starts)
+    assert seen[False] == list(range(0, 80, 10)) * 4
+    offsets = [start for start in seen[True] if start < 10]  # each epoch's first window
+    assert len(offsets) == 4 and len(set(offsets)) > 1, offsets
+    assert all(start + 10 + 1 <= 81 for start in seen[True])  # every target inside the data
+    assert len(seen[True]) == 4 * 8 - sum(offset > 0 for offset in offsets)  # one window fewer after a shift
+
+
+def test_the_running_mean_averages_the_weights_and_the_swap_puts_them_back(notebook):
+    model = tiny_model(notebook)
+    parameters = list(model.collect_params().values())
+    own = [parameter.data().asnumpy() for parameter in parameters]
+    sets, average = [], None
+    for count in range(1, 4):
+        for parameter in parameters:
+            parameter.set_data(notebook["nd"].random.normal(shape=parameter.shape))
+        sets.append([parameter.data().asnumpy() for parameter in parameters])
+        average = notebook["running_mean"](average, model, count)
+    for parameter, weights in zip(parameters, own):
+        parameter.set_data(notebook["nd"].array(weights))
+    with pytest.raises(RuntimeError):
+        with notebook["weights_swapped"](model, average):
+            for parameter, *values in zip(parameters, *sets):
+                np.testing.assert_allclose(parameter.data().asnumpy(), np.mean(values, axis=0), rtol=1e-5, atol=1e-6)
+            raise RuntimeError("an error inside the block")
+    for parameter, weights in zip(parameters, own):
+        np.testing.assert_array_equal(parameter.data().asnumpy(), weights)
+
+
+def test_a_run_keeps_the_mean_of_its_last_epochs_only_when_it_scores_lower(tmp_path):
+    notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12, AVERAGE_LAST=2)
+    helpers.seed_everything(1)
+    model = tiny_model(notebook)
+    history = notebook["fit"](model, tiny_data(notebook), tiny_data(notebook), 3, tmp_path, {})
+    average = notebook["nd"].load(str(tmp_path / "epoch-0003" / "average.params"))
+    for average_lower in (False, True):
+        best = history["valid"][history["best_epoch"] - 1]
+        scores = {**history, "valid_average": [best + 1.0, best + (-0.5 if average_lower else 0.5)]}
+        metric, kept, write_weights, averaged = notebook["best_weights"](model, scores, tmp_path, 3)
+        write_weights(tmp_path / "kept.params")
+        reader = tiny_model(notebook)
+        reader.load_parameters(str(tmp_path / "kept.params"))
+        got = [parameter.data().asnumpy() for parameter in reader.collect_params().values()]
+        if average_lower:
+            assert (metric, kept, averaged) == (best - 0.5, "the mean of epochs 2-3", [2, 3])
+            expected = [weights.asnumpy() for weights in average]
+        else:
+            assert (metric, kept, averaged) == (best, f"epoch {history['best_epoch']}", None)
+            best_epoch = tiny_model(notebook)
+            best_epoch.load_parameters(str(tmp_path / f"epoch-{history['best_epoch']:04d}" / "model.params"))
+            expected = [parameter.data().asnumpy() for parameter in best_epoch.collect_params().values()]
+        for got_weights, expected_weights in zip(got, expected):
+            np.testing.assert_array_equal(got_weights, expected_weights)
+    last = [parameter.data().asnumpy() for parameter in model.collect_params().values()]
+    assert not all(np.array_equal(a, b.asnumpy()) for a, b in zip(last, average))  # the model kept its own
 
 
 def test_weight_decay_pulls_the_weights_towards_zero(tmp_path):

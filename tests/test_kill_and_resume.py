@@ -49,9 +49,9 @@ RUN = textwrap.dedent("""
             def __getattr__(self, name):
                 return getattr(self.progress, name)
 
-        def dying_epoch(model, trainer, data, seq_length, batch_size, progress):
+        def dying_epoch(model, trainer, data, seq_length, batch_size, progress, offset=0):
             calls.append(1)
-            return train_one_epoch(model, trainer, data, seq_length, batch_size, DyingProgress(progress))
+            return train_one_epoch(model, trainer, data, seq_length, batch_size, DyingProgress(progress), offset)
         notebook["train_one_epoch"] = dying_epoch
     if kill_at == "mid-checkpoint":  # epoch 2's weights written, its trainer state not yet
         save_epoch = helpers.save_epoch
