@@ -55,12 +55,12 @@ def record(name, run):
 
 
 def summary(config, history, best_epoch, command, **extra):
+    averaged = {"valid_average": history["valid_average"]} if history.get("valid_average") else {}  # AVERAGE_LAST > 1
     return {"config": config, "valid": history["valid"], "train": history["train"], "best_epoch": best_epoch,
             "best_valid_nats": history["valid"][best_epoch - 1],
             "training_minutes": round(sum(history["seconds"]) / 60, 1),
             "chars_per_second": round(sum(history["chars_per_s"]) / len(history["chars_per_s"])),
-            "command": command, **({"valid_average": history["valid_average"]} if history.get("valid_average") else {}),
-            **extra}
+            "command": command, **averaged, **extra}
 
 
 def main():

@@ -102,6 +102,7 @@ def main():
     variants += [(f"values beyond {threshold} drawn again",
                   lambda latent, threshold=threshold: truncate(latent, threshold, seed=latent.shape[0]))
                  for threshold in args.thresholds]
+
     def contrast(images):  # the standard deviation of each face's pixels, averaged over the faces
         return float(images.reshape((images.shape[0], -1)).asnumpy().std(axis=1).mean())
 
