@@ -20,9 +20,14 @@ falls inside. Besides the score, for the 64 faces of the notebook's fixed grid (
 a share of 64 real faces' (notebook 3's mean pairwise distance), and their contrast (the standard
 deviation of each face's pixels, averaged) as a share of the untruncated grid's; `--grids FOLDER`
 saves each grid.
+
+Each check writes what it printed to logs/dcgan_sampling_checks.json (under its name, with the
+command and the date), which is where notebook 3's figures for both come from.
 """
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +37,8 @@ from notebook_code import notebook_namespace  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, nd  # noqa: E402
+
+LOG = ROOT / "logs" / "dcgan_sampling_checks.json"
 
 
 def reestimate_batchnorm(generator, batches, batch_size, latent_size, seed, device):
@@ -83,14 +90,17 @@ def main():
     score = notebook["thumbnail_frechet_distance"]
     print(f"{real_images.shape[0]:,} real faces; the shipped generator's entry says {entry['metric']:.2f}")
     shipped = notebook["load_generator"](path, entry)
-    print(f"as shipped: {score(shipped(scoring_latent), real_sample):.2f}")
+    results = {"as shipped": {"frechet_8x8": score(shipped(scoring_latent), real_sample)}}
+    print(f"as shipped: {results['as shipped']['frechet_8x8']:.2f}")
 
     if args.check == "batchnorm":
         for batches in args.batches:
             generator = notebook["load_generator"](path, entry)  # a fresh copy of the shipped weights
             reestimate_batchnorm(generator, batches, args.batch_size, latent_size, seed=123, device=device)
-            print(f"BatchNorm statistics re-estimated from {batches} batches of {args.batch_size}: "
-                  f"{score(generator(scoring_latent), real_sample):.2f}")
+            name = f"BatchNorm statistics re-estimated from {batches} batches of {args.batch_size}"
+            results[name] = {"frechet_8x8": score(generator(scoring_latent), real_sample)}
+            print(f"{name}: {results[name]['frechet_8x8']:.2f}")
+        record(args.check, entry, results, real_images.shape[0])
         return
 
     spread = notebook["mean_pairwise_distance"]
@@ -109,9 +119,12 @@ def main():
     shipped_contrast = contrast(shipped(grid_latent))
     for name, narrow in variants:
         grid = shipped(narrow(grid_latent))
-        print(f"{name:32} Frechet {score(shipped(narrow(scoring_latent)), real_sample):5.2f}, "
-              f"spread {spread(grid) / real_spread:4.0%} of real faces', "
-              f"contrast {contrast(grid) / shipped_contrast:4.0%} of the shipped grid's")
+        results[name] = {"frechet_8x8": score(shipped(narrow(scoring_latent)), real_sample),
+                         "spread_vs_real": spread(grid) / real_spread,
+                         "contrast_vs_shipped_grid": contrast(grid) / shipped_contrast}
+        print(f"{name:32} Frechet {results[name]['frechet_8x8']:5.2f}, "
+              f"spread {results[name]['spread_vs_real']:4.0%} of real faces', "
+              f"contrast {results[name]['contrast_vs_shipped_grid']:4.0%} of the shipped grid's")
         if args.grids:
             args.grids.mkdir(parents=True, exist_ok=True)
             plt.imsave(args.grids / f"{name.replace(' ', '_')}.png", helpers.image_grid(grid))
@@ -120,6 +133,18 @@ def main():
                       for scale in args.scales)
     print(f"with the batch's own statistics instead of the running ones, scaling changes no pixel by more "
           f"than {largest:.1e}")
+    record(args.check, entry, {"variants": results, "largest_pixel_change_in_training_mode": largest},
+           real_images.shape[0])
+
+
+def record(check, entry, results, real_faces):
+    """Keep one check's results in the log, beside the other check's, with how they were made."""
+    log = json.loads(LOG.read_text()) if LOG.exists() else {}
+    log[check] = {"results": results, "generator_sha256": entry["sha256"], "real_faces": real_faces,
+                  "command": "python scripts/dcgan_sampling_checks.py " + " ".join(sys.argv[1:]),
+                  "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": helpers.cpu_cores()}
+    helpers.write_json(LOG, log)
+    print(f"written to {helpers.shown_path(LOG)}")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,19 @@ def test_truncation_redraws_only_the_values_beyond_the_threshold_reproducibly(no
     np.testing.assert_array_equal(truncate(latent, 1.5, seed=3).asnumpy(), after)
 
 
+def test_each_sampling_check_keeps_its_results_in_the_log_beside_the_other(tmp_path, monkeypatch):
+    import dcgan_sampling_checks
+    monkeypatch.setattr(dcgan_sampling_checks, "LOG", tmp_path / "checks.json")
+    entry = {"sha256": "ab" * 32}
+    dcgan_sampling_checks.record("batchnorm", entry, {"as shipped": {"frechet_8x8": 3.0}}, 512)
+    dcgan_sampling_checks.record("truncation", entry, {"variants": {}, "largest_pixel_change_in_training_mode": 1e-6}, 512)
+    dcgan_sampling_checks.record("batchnorm", entry, {"as shipped": {"frechet_8x8": 3.5}}, 600)  # a re-run replaces its own
+    log = json.loads((tmp_path / "checks.json").read_text())
+    assert sorted(log) == ["batchnorm", "truncation"]
+    assert log["batchnorm"]["results"] == {"as shipped": {"frechet_8x8": 3.5}} and log["batchnorm"]["real_faces"] == 600
+    assert log["truncation"]["generator_sha256"] == "ab" * 32 and "finished" in log["truncation"]
+
+
 def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
     images, fixed = small_run
     averages = {}
