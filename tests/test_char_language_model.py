@@ -236,10 +236,9 @@ def test_random_offsets_move_every_window_of_an_epoch_by_one_draw_below_seq_leng
         return get_batch(data, start, seq_length)
 
     monkeypatch.setattr(helpers, "get_batch", recording_get_batch)
-    notebook, data, config = tiny_training(tmp_path)  # 81 rows, windows of 10
     seen = {}
     for random_offset in (False, True):
-        notebook = load_notebook(SEQ_LENGTH=10, BATCH_SIZE=4, vocab_size=12, RANDOM_OFFSET=random_offset)
+        notebook, data, config = tiny_training(tmp_path, RANDOM_OFFSET=random_offset)  # 81 rows, windows of 10
         starts.clear()
         notebook["evaluate"] = lambda *args: 1.0  # only the training windows are recorded
         notebook["fit"](tiny_model(notebook), data, data, 4, tmp_path / str(random_offset), config)
