@@ -60,6 +60,7 @@ def test_the_default_parameters_pass():
     ({"SEQ_LENGTH": 0}, "SEQ_LENGTH = 0 must be a whole number of at least 1; try 100"),
     ({"AVERAGE_LAST": 0}, "AVERAGE_LAST = 0 must be a whole number of at least 1; try 6"),
     ({"RANDOM_OFFSET": 1}, "RANDOM_OFFSET = 1 must be True or False"),
+    ({"LOCKED_DROPOUT": "yes"}, "LOCKED_DROPOUT = 'yes' must be True or False"),
     ({"SEQ_LENGTH": 1000, "BATCH_SIZE": 64}, "SEQ_LENGTH = 1000 is longer than the validation split allows "
                                               "(937 steps per column at BATCH_SIZE = 64); use SEQ_LENGTH <= 937"),
     ({"SEQ_LENGTH": 500, "BATCH_SIZE": 128}, "SEQ_LENGTH = 500 is longer than the validation split allows "
@@ -330,6 +331,21 @@ def test_weight_drop_masks_the_recurrent_weights_in_training_only(notebook, mode
     assert np.allclose(predicted_dropped[0], predicted_plain[0])        # same weights, same scores
     assert np.array_equal(trained_plain[0], trained_plain[1])           # no dropout at all: nothing random
     assert not np.allclose(trained_dropped[0], trained_dropped[1])      # a new mask per call
+
+
+def test_locked_dropout_keeps_one_mask_per_column_for_every_step(notebook):
+    ones = notebook["nd"].ones((6, 4, 16))  # (steps, batch, features), as the embeddings and the decoder input
+    for locked in (False, True):
+        helpers.seed_everything(3)
+        model = notebook["GluonRNNModel"]("lstm", 12, num_embed=16, num_hidden=8, num_layers=1, dropout=0.5,
+                                          locked_dropout=locked)
+        with notebook["autograd"].train_mode():
+            kept = model.drop(ones).asnumpy() != 0
+        same_at_every_step = (kept == kept[:1]).all()
+        assert same_at_every_step == locked
+        assert not (kept[0] == kept[0, :1]).all()  # the columns draw masks of their own either way
+        assert 0.3 < kept.mean() < 0.7
+        assert np.array_equal(model.drop(ones).asnumpy(), ones.asnumpy())  # predicting: no mask
 
 
 def test_a_stopped_runs_checkpoints_go_into_the_runs_log_with_their_curve(tmp_path, monkeypatch):
