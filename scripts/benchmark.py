@@ -17,7 +17,9 @@ asynchronous engine instead of the synchronous one helpers.py selects on the CPU
 
 Each figure runs in a child process of its own, so that its peak resident memory is its own.
 The models' sizes come from the manifest entries of the shipped weights in weights/, the data
-is the real data (see data/README.md), and every measurement follows a warm-up.
+is the real data (see data/README.md), and every measurement follows a warm-up. The default run
+and the PyTorch comparison also keep their lines in logs/benchmark.json, with the date, the
+processor and the command, so the figures README quotes can be traced to a run.
 """
 import argparse
 import json
@@ -37,6 +39,24 @@ LSTM_BATCHES, DCGAN_STEPS, ORIGINAL_CHARS, STATEFUL_CHARS = 30, 30, 100, 2000
 WARMUP = 3  # batches before the clock starts, on both sides of the PyTorch comparison
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "pytorch_reference.py"
 PYTORCH_FIGURES = ("lstm_train", "dcgan_train")  # the figures the PyTorch reference also measures
+LOG = Path(__file__).resolve().parent.parent / "logs" / "benchmark.json"
+
+
+def processor():
+    """The CPU's model name and whether it has AVX-512 (speeds here differ about 1.6x with it), from /proc/cpuinfo."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
+    return {"model_name": names[0] if names else "unknown", "avx512f": " avx512f" in info,
+            "cores": helpers.cpu_cores()}
+
+
+def record(kind, lines):
+    """Keep one run's `name value unit` lines in the log under `kind` ('bench' or 'compare'), with where and when."""
+    runs = json.loads(LOG.read_text()) if LOG.exists() else {}
+    runs[kind] = {"figures": {line.split()[0]: " ".join(line.split()[1:]) for line in lines},
+                  "processor": processor(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "command": "python scripts/benchmark.py " + " ".join(sys.argv[1:])}
+    helpers.write_json(LOG, runs)
 
 
 def peak_memory_mib():
@@ -314,7 +334,7 @@ def compare_with_pytorch(torch_python, reference, rounds, figures=PYTORCH_FIGURE
         raise FileNotFoundError(f"PyTorch reference script not found at {reference}; pass its path with --reference")
     runs = {"mxnet": lambda figure: [sys.executable, __file__, figure],
             "pytorch": lambda figure: [torch_python, str(reference), *pytorch_arguments(figure)]}
-    ratios = {figure: [] for figure in figures}
+    ratios, lines = {figure: [] for figure in figures}, []
     for round_number in range(1, rounds + 1):
         for figure in ratios:
             rates = {}
@@ -322,10 +342,13 @@ def compare_with_pytorch(torch_python, reference, rounds, figures=PYTORCH_FIGURE
                 line = subprocess.run(runs[framework](figure), check=True, capture_output=True,
                                       text=True).stdout.splitlines()[0]
                 rates[framework] = float(line.split()[1]) if framework == "mxnet" else pytorch_rate(line)
-                print(f"round{round_number}_{figure}_{framework} {rates[framework]:.1f} per s", flush=True)
+                lines.append(f"round{round_number}_{figure}_{framework} {rates[framework]:.1f} per s")
+                print(lines[-1], flush=True)
             ratios[figure].append(rates["mxnet"] / rates["pytorch"])
     for figure, values in ratios.items():
+        lines += ratio_summary(figure, values)
         print("\n".join(ratio_summary(figure, values)))
+    record("compare", lines)
 
 
 if __name__ == "__main__":
@@ -343,14 +366,18 @@ if __name__ == "__main__":
     elif arguments.figure:
         FIGURES[arguments.figure]()
     else:
-        print(f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP")
-        print(f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet")
+        everything = [f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP",
+                      f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet"]
+        print("\n".join(everything))
         gflops = {}
         for name in (name for name in FIGURES if name not in BY_NAME_ONLY):
             lines = subprocess.run([sys.executable, __file__, name], check=True, capture_output=True,
                                    text=True).stdout.splitlines()
             print("\n".join(lines), flush=True)
+            everything += lines
             gflops.update((line.split()[0][:-len("_gflops")], float(line.split()[1]))
                           for line in lines if line.split()[0].endswith("_gflops"))
         for name in ("lstm_train", "dcgan_train"):
-            print(f"{name}_vs_matmul {gflops[name] / gflops['matmul']:.2f} of the matrix multiply's FLOP/s")
+            everything.append(f"{name}_vs_matmul {gflops[name] / gflops['matmul']:.2f} of the matrix multiply's FLOP/s")
+            print(everything[-1])
+        record("bench", everything)

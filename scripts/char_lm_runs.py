@@ -34,7 +34,7 @@ TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # 
 
 
 def true_or_false(text):
-    """--random-offset true / false, as the parameters cell's True / False."""
+    """--random-offset or --locked-dropout true / false, as the parameters cell's True / False."""
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"{text!r} is neither true nor false")
     return text.lower() == "true"

@@ -71,3 +71,15 @@ def test_profiled_operators_are_grouped_and_nothing_is_lost():
     grouped = benchmark.group_operator_times(totals)
     assert grouped == {"rnn_kernels": 80.0, "weight_packing": 10.0, "adam": 2.0, "other": 3.0}
     assert sum(grouped.values()) == sum(totals.values())
+
+
+def test_each_kind_of_run_keeps_its_lines_in_the_log_beside_the_other(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmark, "LOG", tmp_path / "benchmark.json")
+    benchmark.record("bench", ["threads 2 OpenMP", "matmul_gflops 150.2 GFLOP/s"])
+    benchmark.record("compare", ["dcgan_train_mxnet_over_pytorch 0.98 x"])
+    benchmark.record("bench", ["matmul_gflops 160.0 GFLOP/s"])  # a later run replaces the earlier of its kind
+    runs = benchmark.json.loads((tmp_path / "benchmark.json").read_text())
+    assert runs["bench"]["figures"] == {"matmul_gflops": "160.0 GFLOP/s"}
+    assert runs["compare"]["figures"] == {"dcgan_train_mxnet_over_pytorch": "0.98 x"}
+    assert set(runs["bench"]["processor"]) == {"model_name", "avx512f", "cores"}
+    assert runs["bench"]["command"].startswith("python scripts/benchmark.py")
