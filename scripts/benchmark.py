@@ -55,7 +55,7 @@ def record(kind, lines):
     runs = json.loads(LOG.read_text()) if LOG.exists() else {}
     runs[kind] = {"figures": {line.split()[0]: " ".join(line.split()[1:]) for line in lines},
                   "processor": processor(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  "command": "python scripts/benchmark.py " + " ".join(sys.argv[1:])}
+                  "command": " ".join(["python scripts/benchmark.py", *sys.argv[1:]])}
     helpers.write_json(LOG, runs)
 
 

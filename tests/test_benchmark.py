@@ -83,3 +83,23 @@ def test_each_kind_of_run_keeps_its_lines_in_the_log_beside_the_other(tmp_path, 
     assert runs["compare"]["figures"] == {"dcgan_train_mxnet_over_pytorch": "0.98 x"}
     assert set(runs["bench"]["processor"]) == {"model_name", "avx512f", "cores"}
     assert runs["bench"]["command"].startswith("python scripts/benchmark.py")
+
+
+def test_readme_quotes_the_logged_runs():
+    runs = benchmark.json.loads(benchmark.LOG.read_text())
+    readme = " ".join((benchmark.LOG.parent.parent / "README.md").read_text().split())  # wrapping aside
+    bench = {name: text.split()[0] for name, text in runs["bench"]["figures"].items()}
+    quoted = [f"{int(bench['lstm_train_chars_per_s']):,} characters per second",
+              f"{bench['dcgan_train_images_per_s']} images per second",
+              f"{bench['generate_stateful_chars_per_s']} characters per second",
+              f"{bench['generate_original_chars_per_s']} characters per second",
+              f"{bench['generate_speedup']} times as fast",
+              f"{bench['step_fused_ms_per_char']} ms / {bench['step_cells_ms_per_char']} ms",
+              f"matrix multiply {bench['matmul_gflops']} GFLOP/s",
+              f"{bench['lstm_train_gflops']} GFLOP/s, {bench['lstm_train_vs_matmul']} of it",
+              f"{bench['dcgan_train_gflops']} GFLOP/s, {bench['dcgan_train_vs_matmul']} of it"]
+    compare = {name: text.split()[0] for name, text in runs["compare"]["figures"].items()}
+    for model in benchmark.PYTORCH_FIGURES:
+        quoted.append(f"{compare[model + '_mxnet_over_pytorch']} (lowest {compare[model + '_mxnet_over_pytorch_lowest']}, "
+                      f"highest {compare[model + '_mxnet_over_pytorch_highest']})")
+    assert [figure for figure in quoted if figure not in readme] == []
