@@ -42,7 +42,8 @@ def true_or_false(text):
 
 SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop": float, "seq_length": int,
             "batch_size": int, "epochs": int, "learning_rate": float, "weight_decay": float, "seed": int,
-            "random_offset": true_or_false, "average_last": int, "locked_dropout": true_or_false}
+            "random_offset": true_or_false, "average_last": int, "locked_dropout": true_or_false,
+            "embed_dropout": float}
 
 
 def record(name, run):
@@ -107,7 +108,7 @@ def main():
     helpers.seed_everything(notebook["SEED"])
     model = notebook["GluonRNNModel"](config["mode"], len(index_to_char), config["num_embed"], config["num_hidden"],
                                       config["num_layers"], config["dropout"], config["weight_drop"],
-                                      config["locked_dropout"])
+                                      config["locked_dropout"], config["embed_dropout"])
     model.initialize(notebook["mx"].init.Xavier(), ctx=notebook["device"])
     folder = helpers.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
     started = time.perf_counter()

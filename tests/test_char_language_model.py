@@ -61,6 +61,7 @@ def test_the_default_parameters_pass():
     ({"AVERAGE_LAST": 0}, "AVERAGE_LAST = 0 must be a whole number of at least 1; try 6"),
     ({"RANDOM_OFFSET": 1}, "RANDOM_OFFSET = 1 must be True or False"),
     ({"LOCKED_DROPOUT": "yes"}, "LOCKED_DROPOUT = 'yes' must be True or False"),
+    ({"EMBED_DROPOUT": 1.0}, "EMBED_DROPOUT = 1.0 must be at least 0 and below 1; try 0 or 0.1"),
     ({"SEQ_LENGTH": 1000, "BATCH_SIZE": 64}, "SEQ_LENGTH = 1000 is longer than the validation split allows "
                                               "(937 steps per column at BATCH_SIZE = 64); use SEQ_LENGTH <= 937"),
     ({"SEQ_LENGTH": 500, "BATCH_SIZE": 128}, "SEQ_LENGTH = 500 is longer than the validation split allows "
@@ -346,6 +347,24 @@ def test_locked_dropout_keeps_one_mask_per_column_for_every_step(notebook):
         assert not (kept[0] == kept[0, :1]).all()  # the columns draw masks of their own either way
         assert 0.3 < kept.mean() < 0.7
         assert np.array_equal(model.drop(ones).asnumpy(), ones.asnumpy())  # predicting: no mask
+
+
+def test_embedding_dropout_drops_whole_characters_for_a_batch_and_nothing_when_predicting(notebook):
+    nd, autograd = notebook["nd"], notebook["autograd"]
+    inputs = nd.array(np.arange(12 * 10).reshape(12, 10) % 40)  # all 40 characters, three times each
+    outputs = {}
+    for rate in (0.0, 0.5):
+        helpers.seed_everything(5)
+        model = notebook["GluonRNNModel"]("lstm", 40, num_embed=8, num_hidden=8, num_layers=1, dropout=0.0,
+                                          embed_dropout=rate)
+        model.initialize()
+        outputs[rate] = model(inputs, *model.begin_state(10))[0].asnumpy()
+        with autograd.record():
+            loss = model(inputs, *model.begin_state(10))[0].sum()
+        loss.backward()
+        learning = (model.encoder.weight.grad().asnumpy() != 0).any(axis=1)  # a dropped character learns nothing
+        assert learning.all() if rate == 0 else 8 < learning.sum() < 32
+    assert np.array_equal(outputs[0.0], outputs[0.5])  # predicting: every character kept, no rescaling
 
 
 def test_a_stopped_runs_checkpoints_go_into_the_runs_log_with_their_curve(tmp_path, monkeypatch):
