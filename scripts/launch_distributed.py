@@ -23,6 +23,7 @@ Exit code: 0 when every process exited 0; 124 on timeout; otherwise the first fa
 (1 when that process was killed by a signal).
 """
 import argparse
+import contextlib
 import os
 import shlex
 import signal
@@ -132,13 +133,36 @@ def launch(command, num_workers=2, num_servers=1, host=LOOPBACK, port=None, time
     try:
         for label, role, role_command, threads in roles:
             environment = role_environment(role, num_workers, num_servers, host, port, threads)
-            processes.append(Process(label, role, role_command, environment, locked_log))
+            with stop_signals_held():
+                processes.append(Process(label, role, role_command, environment, locked_log))
         outcome = supervise(processes, deadline, locked_log)
     finally:  # also when the launcher itself is interrupted (Ctrl-C, SIGTERM)
         stop_all(processes)
         for process in processes:
             locked_log(f"launcher: {process.label:10} pid {process.popen.pid:>7}  {process.describe_exit()}")
     return outcome if outcome is not None else 1
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Hold SIGTERM and Ctrl-C until the block is done, then act on them.
+
+    Raised inside `subprocess.Popen`, after the fork, the stop would leave that process running
+    with no `Process` to stop it; held, it arrives once the process is in the list `stop_all` reads.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield
+        return
+    held = []
+    previous = {number: signal.signal(number, lambda number, frame: held.append(number))
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in held[:1]:
+            signal.raise_signal(number)  # the usual handler now: SystemExit or KeyboardInterrupt
 
 
 def supervise(processes, deadline, log):
