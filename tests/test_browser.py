@@ -10,9 +10,10 @@ shows an error, and that figures appeared. A screenshot of each notebook goes to
 
 The notebooks run in their DEFAULT mode (notebook 4 is only opened: see OPENED_ONLY), as a reader's Run All does: GENMODELS_SMOKE (which
 conftest.py sets for nbval) is removed from the server's environment, so they load the shipped
-weights and sample. Data: GENMODELS_DATA_DIR, when this run has it, is passed on (CI has a copy of
-the data; tests/test_fresh_clone.py covers the no-data path), and the repository's data/ is linked
-into the copy; downloads go to a closed loopback port, so the test never fetches the data sets.
+weights and sample. Data: none, as on a reader's fresh clone: GENMODELS_DATA_DIR is not passed on
+(the cells that need the text or the faces run under nbval, on truncated data), the repository's
+data/ is linked into the copy (its README and checksums, and whatever a developer downloaded into
+it), and downloads go to a closed loopback port, so the test never fetches the data sets.
 MPLBACKEND=Agg, which conftest.py sets, is kept: as in some hosted Jupyter set-ups, a notebook
 without `%matplotlib inline` then shows no figure, and this test fails.
 
@@ -203,8 +204,6 @@ def lab(tmp_path_factory):
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
     env = repo_copy.reader_environment(**repo_copy.offline_urls(repo_copy.closed_port()))
-    if os.environ.get("GENMODELS_DATA_DIR"):
-        env["GENMODELS_DATA_DIR"] = os.environ["GENMODELS_DATA_DIR"]
     env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(workspace / "lab-workspaces"),
                JUPYTER_CONFIG_DIR=str(workspace / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(workspace / "runtime"))
     server = Lab(root, settings, env)
