@@ -15,4 +15,4 @@ _SESSION_FOLDER = Path(tempfile.mkdtemp(prefix="genmodels-tests-"))
 os.environ["GENMODELS_CHECKPOINT_DIR"] = str(_SESSION_FOLDER / "checkpoints")
 os.environ["GENMODELS_OUTPUT_DIR"] = str(_SESSION_FOLDER / "outputs")
 atexit.register(shutil.rmtree, _SESSION_FOLDER, ignore_errors=True)
-sys.path[:0] = [str(Path(__file__).parent / "notebooks"), str(Path(__file__).parent / "scripts")]
+sys.path[:0] = [str(Path(__file__).parent / folder) for folder in ("notebooks", "scripts", "experiments")]

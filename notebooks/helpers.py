@@ -119,6 +119,38 @@ def check(condition, message):
         raise ParameterError(message)
 
 
+def check_parameters(values, rules, shipped=None):
+    """Check a notebook's parameters against a table of rules, in one call.
+
+    `values`: the notebook's globals(). `rules`: {NAME: rule}, where a rule is `bool`, a set of
+    allowed values, or a tuple (int or float, minimum, maximum[, "or None"]) with None for an
+    open end. `shipped`: the shipped weights' configuration; its value of name.lower() is the
+    hint ("try 64"). Raises ParameterError naming the first parameter that breaks its rule.
+    """
+    shipped = shipped or {}
+    for name, rule in rules.items():
+        value = values[name]
+        suggestion = repr(shipped[name.lower()]) if shipped.get(name.lower()) is not None else None
+        hint = f"; try {suggestion}" if suggestion else ""
+        if rule is bool:
+            check(isinstance(value, bool), f"{name} = {value!r} must be True or False")
+        elif isinstance(rule, (set, frozenset)):
+            check(value in rule, f"{name} = {value!r} must be one of {', '.join(map(repr, sorted(rule)))}{hint}")
+        elif not (len(rule) == 4 and value is None):
+            kind, minimum, maximum = rule[:3]
+            check_range(name, value, minimum, maximum, whole=kind is int, suggestion=suggestion)
+
+
+def apply_smoke(values, **small):
+    """When the tests ask for a quick run (smoke_test()), set the parameters in `small` in
+    `values` (a notebook's globals()) and print one line saying so. Returns smoke_test()."""
+    if not smoke_test():
+        return False
+    values.update(small)
+    print("smoke test: " + ", ".join(f"{name} = {value!r}" for name, value in small.items()))
+    return True
+
+
 def check_range(name, value, minimum=None, maximum=None, whole=False, suggestion=None):
     """Raise ParameterError unless `value` is a number (a whole number if `whole`) within
     [minimum, maximum]; the sentence names the parameter, its value, the range and `suggestion`.

@@ -11,7 +11,7 @@ from notebook_code import notebook_namespace
 
 NOTEBOOK = "02_char_language_model.ipynb"
 SHIPPED = helpers.read_manifest().get("char_lstm.params")
-COMPARISON_LOG = helpers.REPO_ROOT / "logs" / "char_layer_comparison.json"
+COMPARISON_LOG = helpers.REPO_ROOT / "experiments" / "logs" / "char_layer_comparison.json"
 pytestmark = pytest.mark.skipif(SHIPPED is None, reason="weights/char_lstm.params has no manifest entry")
 
 
@@ -441,7 +441,7 @@ def test_the_readers_temperature_is_among_those_shown():
 
 def test_the_comparison_log_says_how_it_was_made_and_covers_three_modes():
     log = json.loads(COMPARISON_LOG.read_text())
-    assert log["command"].split()[1:3] == ["python", "scripts/compare_char_layers.py"]
+    assert log["command"].split()[1:3] == ["python", "experiments/compare_char_layers.py"]
     assert set(log["results"]) == {"lstm", "gru", "rnn"}
     assert type(log["config"]["schedule_epochs"]) is int
     for curve in log["results"].values():
@@ -464,7 +464,7 @@ def test_the_notebook_names_every_setting_in_which_the_comparison_log_differs():
 
 
 def test_the_runs_log_holds_the_shipped_run_and_how_each_was_made():
-    runs = json.loads((helpers.REPO_ROOT / "logs" / "char_lm_runs.json").read_text())
+    runs = json.loads((helpers.REPO_ROOT / "experiments" / "logs" / "char_lm_runs.json").read_text())
     shipped = [run for run in runs.values() if run.get("weights_sha256") == SHIPPED["sha256"]]
     assert len(shipped) == 1 and shipped[0]["best_valid_nats"] == SHIPPED["valid_loss_nats"]
     for run in runs.values():

@@ -519,3 +519,22 @@ def test_helpers_imports_from_any_working_directory(tmp_path):
                             cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == Path(__file__).resolve().parent.parent  # this repository
+
+
+def test_check_parameters_names_the_parameter_and_the_shipped_value():
+    rules = {"EPOCHS": (int, 1, 30), "MODE": {"lstm", "gru"}, "TRAIN": bool, "COUNT": (int, 1, None, "or None")}
+    good = {"EPOCHS": 3, "MODE": "gru", "TRAIN": False, "COUNT": None}
+    helpers.check_parameters(good, rules, shipped={"epochs": 21})
+    for name, bad in (("EPOCHS", 0), ("EPOCHS", 2.5), ("MODE", "lsmt"), ("TRAIN", "no"), ("COUNT", 0)):
+        with pytest.raises(helpers.ParameterError) as error:
+            helpers.check_parameters({**good, name: bad}, rules, shipped={"epochs": 21})
+        assert str(error.value).startswith(f"{name} = {bad!r}")
+        assert ("try 21" in str(error.value)) == (name == "EPOCHS")
+
+
+def test_apply_smoke_sets_the_small_values_only_in_smoke_mode(monkeypatch):
+    values = {"EPOCHS": 21}
+    monkeypatch.setenv(helpers.SMOKE_ENV_VAR, "0")
+    assert helpers.apply_smoke(values, EPOCHS=1) is False and values == {"EPOCHS": 21}
+    monkeypatch.setenv(helpers.SMOKE_ENV_VAR, "1")
+    assert helpers.apply_smoke(values, EPOCHS=1) is True and values == {"EPOCHS": 1}

@@ -1,7 +1,7 @@
 """Two ways to change how the shipped generator draws, without retraining it, scored as notebook 3 scores.
 
-    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_sampling_checks.py batchnorm
-    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_sampling_checks.py truncation
+    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python experiments/dcgan_sampling_checks.py batchnorm
+    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python experiments/dcgan_sampling_checks.py truncation
 
 Every score is the notebook's after training: the 8x8 Frechet distance of 512 faces from latent
 vectors seeded SEED + 1 against 512 real faces chosen with SEED (lower is closer).
@@ -21,7 +21,7 @@ a share of 64 real faces' (notebook 3's mean pairwise distance), and their contr
 deviation of each face's pixels, averaged) as a share of the untruncated grid's; `--grids FOLDER`
 saves each grid.
 
-Each check writes what it printed to logs/dcgan_sampling_checks.json (under its name, with the
+Each check writes what it printed to experiments/logs/dcgan_sampling_checks.json (under its name, with the
 command and the date), which is where notebook 3's figures for both come from.
 """
 import argparse
@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, nd  # noqa: E402
 
-LOG = ROOT / "logs" / "dcgan_sampling_checks.json"
+LOG = ROOT / "experiments" / "logs" / "dcgan_sampling_checks.json"
 
 
 def reestimate_batchnorm(generator, batches, batch_size, latent_size, seed, device):
@@ -141,7 +141,7 @@ def record(check, entry, results, real_faces):
     """Keep one check's results in the log, beside the other check's, with how they were made."""
     log = json.loads(LOG.read_text()) if LOG.exists() else {}
     log[check] = {"results": results, "generator_sha256": entry["sha256"], "real_faces": real_faces,
-                  "command": "python scripts/dcgan_sampling_checks.py " + " ".join(sys.argv[1:]),
+                  "command": "python experiments/dcgan_sampling_checks.py " + " ".join(sys.argv[1:]),
                   "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": helpers.cpu_cores()}
     helpers.write_json(LOG, log)
     print(f"written to {helpers.shown_path(LOG)}")

@@ -1,6 +1,6 @@
 """Notebook 3's stabilisers side by side: each variant trained from the same seed, scored the same way.
 
-    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python scripts/dcgan_levers.py --width 32 --epochs 1
+    GENMODELS_DATA_DIR=/folder/with/anime-faces .venv/bin/python experiments/dcgan_levers.py --width 32 --epochs 1
 
 Each variant is the original recipe with one lever moved (REAL_LABEL, INPUT_NOISE, G_STEPS), or
 two together, trained by the notebook's own `fit` on every face the data helper finds, from the
@@ -8,7 +8,7 @@ same seed, so the batches, the initial weights and the 64 fixed latent vectors a
 all. Every variant is scored on the same 512 latent vectors by the notebook's
 thumbnail_frechet_distance against the same 512 real faces, and by the mean pairwise distance of
 its 64 fixed-latent faces against that of 64 real faces. The result, with this command, goes to
-logs/dcgan_levers.json, and the first 16 of each variant's 64 fixed-latent faces, one variant
+experiments/logs/dcgan_levers.json, and the first 16 of each variant's 64 fixed-latent faces, one variant
 under another, to images/dcgan_levers.png, which notebook 3 shows. The networks are narrower
 than the shipped ones (--width) so that all variants fit in half an hour of a 2-core CPU: the
 comparison ranks levers; the shipped run then uses the winner at full width.
@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
 from notebook_code import notebook_namespace  # noqa: E402
 
-LOG = ROOT / "logs" / "dcgan_levers.json"
+LOG = ROOT / "experiments" / "logs" / "dcgan_levers.json"
 FIGURE = ROOT / "images" / "dcgan_levers.png"
 ORIGINAL = {"REAL_LABEL": 1.0, "INPUT_NOISE": 0.0, "G_STEPS": 1}
 VARIANTS = {"original": {}, "label 0.9": {"REAL_LABEL": 0.9}, "noise 0.1": {"INPUT_NOISE": 0.1},
@@ -82,7 +82,7 @@ def main():
             "images_per_s": round(float(np.mean(record["images_per_s"])), 1)}
         print(name, results[name], flush=True)
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
-    log = {"command": (threads + "python scripts/dcgan_levers.py " + " ".join(sys.argv[1:])).strip(),
+    log = {"command": (threads + "python experiments/dcgan_levers.py " + " ".join(sys.argv[1:])).strip(),
            "config": {"width": args.width, "epochs": args.epochs, "faces": images.shape[0],
                       "batch_size": notebook["BATCH_SIZE"], "learning_rate": notebook["LEARNING_RATE"],
                       "beta1": notebook["BETA1"], "latent_size": notebook["LATENT_SIZE"], "seed": seed},

@@ -1,13 +1,13 @@
 """Notebook 2's LSTM / GRU / RNN comparison at the shipped sizes, through the notebook's own code.
 
-    GENMODELS_DATA_DIR=/folder/with/nietzsche.txt .venv/bin/python scripts/compare_char_layers.py --epochs 3
+    GENMODELS_DATA_DIR=/folder/with/nietzsche.txt .venv/bin/python experiments/compare_char_layers.py --epochs 3
 
 Each layer type is trained from the same seed, at the sizes, batch, window, learning rate and
 clip of the shipped LSTM (its entry in weights/manifest.json; --num-hidden makes the recurrent
 layers smaller, for a machine where the shipped size takes too long), for --epochs epochs of the
 shipped run's own learning-rate schedule (a cosine over all of its epochs), by the notebook's
 compare_layers, train_one_epoch and evaluate. The result, with this command, goes to
-logs/char_layer_comparison.json, which the notebook's default mode reads and plots.
+experiments/logs/char_layer_comparison.json, which the notebook's default mode reads and plots.
 """
 import argparse
 import json
@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
 from notebook_code import notebook_namespace  # noqa: E402
 
-LOG = ROOT / "logs" / "char_layer_comparison.json"
+LOG = ROOT / "experiments" / "logs" / "char_layer_comparison.json"
 MODES = ("lstm", "gru", "rnn")
 
 
@@ -49,7 +49,7 @@ def main():
     results = notebook["compare_layers"](MODES, {"vocab_size": len(index_to_char), **sizes},
                                          train_data, valid_data, args.epochs, config["epochs"])
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
-    command = threads + "python scripts/compare_char_layers.py " + " ".join(sys.argv[1:])
+    command = threads + "python experiments/compare_char_layers.py " + " ".join(sys.argv[1:])
     log = {"command": command.strip(),
            "schedule": f"Adam, learning rate on a cosine from {config['learning_rate']} to 5% of it over "
                        f"{config['epochs']} epochs (the shipped run's), stopped after {args.epochs}",

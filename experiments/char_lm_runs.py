@@ -1,12 +1,12 @@
 """Full training runs of notebook 2's model with other settings, scored by the notebook's own evaluate.
 
-    GENMODELS_DATA_DIR=/folder/with/nietzsche.txt .venv/bin/python scripts/char_lm_runs.py \\
+    GENMODELS_DATA_DIR=/folder/with/nietzsche.txt .venv/bin/python experiments/char_lm_runs.py \\
         --name "2x512, 40 epochs" --num-layers 2 --epochs 40
 
 Each run starts from the notebook's parameters cell, changes the settings given here, and trains
 with the notebook's own `fit` (the same split, batches, seed, Adam, cosine schedule and clip),
 into checkpoints/char_lm_runs/, so an interrupted run resumes. Its validation curve, best epoch,
-minutes and speed go into logs/char_lm_runs.json under --name, with the command that made it; a
+minutes and speed go into experiments/logs/char_lm_runs.json under --name, with the command that made it; a
 run with another --batch-size also has its best epoch scored on the validation text batched as the
 shipped run's is (evaluate starts one zero state per column, so the batch changes the score a little).
 Run the same command again to resume an interrupted run, or to record a finished one again.
@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
 from notebook_code import notebook_namespace  # noqa: E402
 
-LOG = ROOT / "logs" / "char_lm_runs.json"
+LOG = ROOT / "experiments" / "logs" / "char_lm_runs.json"
 TRAIN_COMMAND = "make train NOTEBOOK=notebooks/02_char_language_model.ipynb"  # what made a checkpoint folder
 
 
@@ -115,7 +115,7 @@ def main():
     with helpers.exclusive_run(folder):
         history = notebook["fit"](model, train_data, valid_data, config["epochs"], folder, config)
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
-    command = threads + "python scripts/char_lm_runs.py " + " ".join(
+    command = threads + "python experiments/char_lm_runs.py " + " ".join(
         f"'{arg}'" if " " in arg else arg for arg in sys.argv[1:])
     extra = {}
     shipped_batch = helpers.read_manifest()["char_lstm.params"]["config"]["batch_size"]
