@@ -141,6 +141,15 @@ def check_parameters(values, rules, shipped=None):
             check_range(name, value, minimum, maximum, whole=kind is int, suggestion=suggestion)
 
 
+def shipped_config(file_name):
+    """The configuration weights/manifest.json records for `file_name` ({} when there is none):
+    the values check_parameters suggests, since they are what the shipped weights use."""
+    try:
+        return dict(read_manifest().get(file_name, {}).get("config") or {})
+    except OneLineError:
+        return {}
+
+
 def apply_smoke(values, **small):
     """When the tests ask for a quick run (smoke_test()), set the parameters in `small` in
     `values` (a notebook's globals()) and print one line saying so. Returns smoke_test()."""
