@@ -58,6 +58,39 @@ import cv2  # noqa: E402  (after the thread and engine settings, on purpose)
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
+ENGINE_LINE = "MXNet start using engine:"
+
+
+def _start_engine_quietly():
+    """Start MXNet's engine now, without the line it logs when MXNET_ENGINE_TYPE is set.
+
+    MXNet creates its engine on first use and then writes "MXNet start using engine:
+    NaiveEngine" to the process's stderr (dmlc's LOG(INFO), which no setting silences), where
+    Jupyter shows it as a red output. The engine is started here with file descriptor 2 sent to
+    a temporary file; anything else written there meanwhile is passed on to sys.stderr.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no descriptor 2 (a closed stderr): start it as is
+        mx.nd.waitall()
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            mx.nd.waitall()  # the first call into the engine creates it
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        rest = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                if ENGINE_LINE not in line]
+    if rest:
+        sys.stderr.write("".join(rest))
+
+
+_start_engine_quietly()
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV_VAR = "GENMODELS_DATA_DIR"
 SMOKE_ENV_VAR = "GENMODELS_SMOKE"
@@ -266,9 +299,8 @@ def find_data(relative_path):
             return candidate
     looked_in = ", ".join(shown_path(folder / relative_path) for folder in data_dirs())
     raise DataUnavailable(
-        f"{relative_path} not found (looked in: {looked_in}). Put it in data/{relative_path} "
-        f"inside the repository, or set {DATA_ENV_VAR} to a folder that holds it; "
-        "data/README.md says where to get it.")
+        f"{relative_path} not found (looked in: {looked_in}): put it in data/{relative_path} "
+        f"or set {DATA_ENV_VAR} to a folder that holds it (data/README.md says where to get it)")
 
 
 def nietzsche_path(download=True):
@@ -300,7 +332,7 @@ def _download_nietzsche():
         return Path(pooch.retrieve(NIETZSCHE_URL, known_hash=f"sha256:{NIETZSCHE_SHA256}",
                                    fname=NIETZSCHE_FILE, path=target, progressbar=False))
     except Exception as error:  # network down, proxy, or a changed file upstream
-        reason = _one_line(error)  # however pooch words it
+        reason = _one_line(error, NIETZSCHE_URL)  # however pooch and urllib3 word it
         raise DataUnavailable(
             f"{NIETZSCHE_FILE} is not on disk and the download from {NIETZSCHE_URL} failed "
             f"({reason}); download it by hand into {shown_path(target / NIETZSCHE_FILE)}, or set "
@@ -436,7 +468,7 @@ def _unpack_faces(url, staging, expected, progress):
     except (OSError, ValueError, http.client.HTTPException) as error:
         raise DataUnavailable(
             f"the anime faces are not on disk and the download from {url} failed "
-            f"({_one_line(error)}); {_faces_manual_steps()}.") from error
+            f"({_one_line(error, url)}); {_faces_manual_steps()}.") from error
     length = int(response.headers.get("Content-Length") or 0)  # 0: the server did not say
     written = set()
     with response, tqdm(total=length or None, unit="B", unit_scale=True,
@@ -513,10 +545,8 @@ def _write_face(archive, member, name, staging, expected, written, url):
 
 def _faces_manual_steps():
     return (f"download {FACES_URL} by hand and unpack its faces/ folder into the repository's "
-            f"data/anime-faces/ (`mkdir -p data/anime-faces && curl -L {FACES_URL} | tar -xz -C "
-            f"data/anime-faces --strip-components=1 Deep_Learning_GAN-{FACES_COMMIT}/faces`), "
-            f"or set {DATA_ENV_VAR} to a folder that holds {FACES_FOLDER} (any folder of face "
-            "images works); data/README.md has the details")
+            f"data/anime-faces/, or set {DATA_ENV_VAR} to a folder that holds {FACES_FOLDER} "
+            "(data/README.md has the command)")
 
 
 def _manual_steps_sentence():
@@ -524,8 +554,37 @@ def _manual_steps_sentence():
     return f"To get the faces, {steps}."
 
 
-def _one_line(error):
-    return " ".join(str(error).split()) or type(error).__name__
+LONG_REASON = 160  # characters: a longer reason is a chain of wrapped errors (urllib3's, say)
+
+
+def _one_line(error, url=None):
+    """Why a download failed, in a few words on one line, for the middle of a sentence.
+
+    A failed name look-up (no network, no DNS) says so with `url`'s host. Otherwise the
+    error's own message, on one line; when that is longer than LONG_REASON (requests and
+    urllib3 wrap the real reason in two or three reprs), the message of its innermost cause.
+    """
+    import socket
+    import urllib.parse
+
+    chain = []
+    while isinstance(error, BaseException) and error not in chain and len(chain) < 10:
+        chain.append(error)
+        reason = getattr(error, "reason", None)
+        inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+        error = error.__cause__ or (reason if isinstance(reason, BaseException) else None) or inner \
+            or error.__context__
+    if not chain:
+        return " ".join(str(error).split())
+    for cause in chain:
+        if isinstance(cause, socket.gaierror):
+            host = urllib.parse.urlsplit(url).hostname if url and "://" in url else None
+            return f"cannot look up {host or 'the server'}: no network?"
+    for cause in chain:
+        text = " ".join(str(cause).split())
+        if text and (len(text) <= LONG_REASON or cause is chain[-1]):
+            return text if len(text) <= LONG_REASON else text[:LONG_REASON - 3] + "..."
+    return type(chain[0]).__name__
 
 
 # ---------------------------------------------------------------- text
