@@ -15,6 +15,7 @@ reads once, when it starts, unless they are already set:
 ``GENMODELS_MXNET_DEFAULT_THREADS=1`` and ``GENMODELS_MXNET_DEFAULT_ENGINE=1`` keep MXNet's own
 defaults instead, to measure them (see README, "Speed on a small CPU").
 """
+import base64
 import contextlib
 import hashlib
 import json
@@ -891,6 +892,42 @@ def show_images(images, columns=8, title=None, path=None):
     plt.show()
 
 
+def png_bytes(picture, scale=1):
+    """An HWC uint8 picture as PNG bytes, each pixel repeated `scale` times each way."""
+    picture = np.repeat(np.repeat(np.asarray(picture), scale, axis=0), scale, axis=1)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(picture[..., ::-1]))  # OpenCV writes BGR
+    return encoded.tobytes()
+
+
+def drawing_panel(draw_faces, walk, count=16):
+    """Notebook 3's panel: a seed slider redraws `draw_faces(seed)` (count faces); three more
+    sliders walk from one of those faces to another, `walk(seed, start, end, fraction)` giving
+    one face. Where no kernel runs (GitHub, a saved notebook) its output is a still picture."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    seed = widgets.IntSlider(value=0, min=0, max=999, description="seed", continuous_update=False)
+    start = widgets.IntSlider(value=1, min=1, max=count, description="from face")
+    end = widgets.IntSlider(value=count, min=1, max=count, description="to face")
+    fraction = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05, description="walk")
+    faces, face = widgets.Image(format="png"), widgets.Image(format="png")
+
+    def redraw(_=None):
+        faces.value = png_bytes(image_grid(draw_faces(seed.value)), scale=2)
+        face.value = png_bytes(image_grid(walk(seed.value, start.value - 1, end.value - 1, fraction.value),
+                                          columns=1), scale=3)
+
+    for slider in (seed, start, end, fraction):
+        slider.observe(redraw, names="value")
+    redraw()
+    panel = widgets.VBox([seed, faces, widgets.HBox([start, end]), fraction, face])
+    bundle = panel._repr_mimebundle_()  # the live widget, and a still picture for viewers without a kernel
+    bundle["image/png"] = base64.b64encode(faces.value).decode("ascii")
+    bundle["text/plain"] = "a drawing panel: run the cell in Jupyter to move its sliders"
+    display(bundle, raw=True)
+    return panel
+
+
 # ---------------------------------------------------------------- files that must not be half-written
 
 def unique_partial_name(name):
@@ -1313,6 +1350,42 @@ def latest_epoch(folder):
     return None
 
 
+def resume(folder, networks, trainers, config, epochs, ctx=None):
+    """Load the newest complete checkpoint in `folder` into `networks` and `trainers` (dicts
+    {name: Block or Trainer}, saved as name.params / name.states); returns its record, or None
+    when there is none. A checkpoint of a run with other parameters (any key of `config` but
+    "epochs"), or holding more than `epochs` epochs, is refused with one sentence."""
+    latest = latest_epoch(folder)
+    if latest is None:
+        return None
+    epoch_folder, record = latest
+    saved = record.get("config") or {}
+    changed = [f"{key.upper()} = {saved.get(key)!r} there, {value!r} here" for key, value in config.items()
+               if key != "epochs" and saved.get(key) != value]
+    check(not changed, f"{shown_path(folder)} holds a run with other parameters ({'; '.join(changed)}); set "
+                       "them back to resume it, or FRESH_START = True to discard it")
+    done = record["epoch"]
+    check(done <= epochs, f"{shown_path(folder)} holds {done} epochs, more than EPOCHS = {epochs}; set "
+                          f"EPOCHS = {done} or more to use them, or FRESH_START = True to start again")
+    for name, network in networks.items():
+        network.load_parameters(str(epoch_folder / f"{name}.params"), ctx=ctx)
+    for name, trainer in trainers.items():
+        trainer.load_states(str(epoch_folder / f"{name}.states"))
+    print(f"resuming after epoch {done} from {shown_path(epoch_folder)}")
+    return record
+
+
+@contextlib.contextmanager
+def training_run(name, fresh=False):
+    """The checkpoint folder of run `name`, locked for the `with` block (exclusive_run);
+    emptied first when `fresh` (FRESH_START). Save the finished run inside the block."""
+    folder = checkpoint_dir(name)
+    with exclusive_run(folder):
+        if fresh:
+            discard_checkpoints(folder)
+        yield folder
+
+
 def discard_checkpoints(folder):
     """Delete everything a run would resume from in `folder` (what FRESH_START = True does).
 
@@ -1439,7 +1512,7 @@ def _describe_differences(differences, whose):
     e.g. "NUM_HIDDEN = 256 differs from the shipped 512"."""
     mine = [f"{key.upper()} = {_shown_value(value)}" if value is not None else f"{key.upper()} (not set)"
             for key, value, _ in differences]
-    theirs = [_shown_value(value) if value is not None else "not recorded" for _, _, value in differences]
+    theirs = [_shown_value(value) if value is not None else "unset" for _, _, value in differences]
     if len(differences) == 1:
         return f"{mine[0]} differs from {whose} {theirs[0]}"
     pairs = ", ".join(f"{part} ({whose}: {other})" for part, other in zip(mine, theirs))
@@ -1463,15 +1536,15 @@ def choose_weights(name, file_name, config):
         problem = None
         if entry.get("config") != config:
             problem = _describe_differences(config_differences(config, entry.get("config") or {}),
-                                            "your experiment's")
+                                            "the saved run's")
         elif "metric" in entry and not _is_finite_number(entry["metric"]):
             problem = f"its metric is {entry['metric']} (the run diverged)"
         elif not (folder / file_name).is_file() or sha256_of(folder / file_name) != entry.get("sha256"):
             problem = f"its {file_name} does not match its checksum"
         if problem is None:
-            print(f"using your experiment from {shown_path(folder)} (config matches)")
+            print(f"using the run saved in {shown_path(folder)} by TRAIN = True (its parameters match these)")
             return folder / file_name, entry, "experiment"
-        note = f" (not your experiment in {shown_path(folder)}: {problem})"
+        note = f" (not the run saved in {shown_path(folder)}: {problem})"
     path, shipped = verified_weights(file_name)
     differences = config_differences(config, shipped.get("config") or {})
     if differences:

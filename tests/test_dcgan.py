@@ -25,8 +25,14 @@ def tagged_sources(tag):
 
 
 def run_tagged(tag, **parameters):
-    """Run the notebook's definitions, then its cells tagged `tag`, with `parameters` set.
-    Returns (namespace, printed text)."""
+    """Run the notebook's definitions, then its cells tagged `tag`, with `parameters` set, as a
+    reader's run (not the smoke test). Returns (namespace, printed text)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(helpers.SMOKE_ENV_VAR, "0")
+        return _run_tagged(tag, **parameters)
+
+
+def _run_tagged(tag, **parameters):
     namespace = notebook_namespace(NOTEBOOK, also=("loss_function", "device"), **parameters)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -90,36 +96,20 @@ def test_latent_vectors_repeat_for_a_seed_and_take_the_size_asked_for(notebook):
 
 # ---------------------------------------------------------------- the parameter checks
 
-@pytest.mark.parametrize("name, value", [("BATCH_SIZE", 0), ("BATCH_SIZE", -1), ("BATCH_SIZE", 2.5),
-                                         ("EPOCHS", 0), ("EPOCHS", -3), ("LATENT_SIZE", 0),
-                                         ("NGF", 0), ("NDF", True)])
-def test_sizes_below_one_are_refused_by_name(name, value):
+@pytest.mark.parametrize("name, value", [("BATCH_SIZE", 0), ("BATCH_SIZE", 2.5), ("EPOCHS", -3), ("LATENT_SIZE", 0),
+                                         ("NDF", True), ("LEARNING_RATE", 5.0), ("LEARNING_RATE", "2e-4"),
+                                         ("BETA1", 1.0), ("SEED", -1), ("REAL_LABEL", 0.5), ("INPUT_NOISE", -0.1),
+                                         ("G_STEPS", 9), ("G_AVERAGE", 1.0), ("G_AVERAGE", True), ("TRAIN", "yes")])
+def test_a_bad_parameter_is_refused_by_name_with_the_shipped_value_to_try(name, value):
     message = check_message(**{name: value})
-    assert message.startswith(f"{name} = {value!r} must be a whole number of at least 1")
+    assert message.startswith(f"{name} = {value!r}")
+    shipped = helpers.shipped_config("dcgan_generator.params").get(name.lower())
+    assert (f"try {shipped!r}" in message) if shipped is not None else "True or False" in message
 
 
 def test_fewer_images_than_one_batch_is_refused_before_training():
     message = check_message(TRAIN=True, IMAGE_COUNT=10, BATCH_SIZE=64)
     assert "IMAGE_COUNT = 10" in message and "BATCH_SIZE = 64" in message
-
-
-@pytest.mark.parametrize("name, value, hint", [("LEARNING_RATE", 0, "2e-4"), ("LEARNING_RATE", "2e-4", "2e-4"),
-                                               ("LEARNING_RATE", 5.0, "2e-4"), ("BETA1", 1.0, "0.5"),
-                                               ("SEED", -1, "try 1"), ("TRAIN", "yes", "True or False"),
-                                               ("FRESH_START", 1, "True or False")])
-def test_other_bad_values_are_refused_by_name(name, value, hint):
-    message = check_message(**{name: value})
-    assert message.startswith(f"{name} = {value!r}") and hint in message
-
-
-@pytest.mark.parametrize("name, value, hint", [("REAL_LABEL", 0.5, "1.0 or 0.9"), ("REAL_LABEL", 1.1, "1.0 or 0.9"),
-                                               ("INPUT_NOISE", -0.1, "0 or 0.1"), ("INPUT_NOISE", "0.1", "0 or 0.1"),
-                                               ("G_STEPS", 0, "try 1"), ("G_STEPS", 1.5, "try 1"), ("G_STEPS", 9, "try 1"),
-                                               ("G_AVERAGE", 1.0, "0 or 0.99"), ("G_AVERAGE", -0.5, "0 or 0.99"),
-                                               ("G_AVERAGE", True, "0 or 0.99"), ("G_AVERAGE", "0.99", "0 or 0.99")])
-def test_bad_stabiliser_settings_are_refused_by_name(name, value, hint):
-    message = check_message(**{name: value})
-    assert message.startswith(f"{name} = {value!r}") and hint in message
 
 
 def test_image_folder_that_is_missing_a_file_or_empty_is_refused(tmp_path):
@@ -254,21 +244,6 @@ def small_run(notebook):
     return nd.random.uniform(-1, 1, shape=(8, 3, 64, 64), ctx=notebook["device"]), notebook["latent_vectors"](4, seed=1)
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(notebook, small_run, tmp_path):
-    images, fixed = small_run
-    uninterrupted = train(notebook, tmp_path / "straight", 2, images, fixed)
-    first = train(notebook, tmp_path / "resumed", 1, images, fixed)
-    assert sorted(path.name for path in (tmp_path / "resumed").glob("epoch-*")) == ["epoch-0001"]
-    assert {"generator.params", "discriminator.params", "trainer_g.states", "trainer_d.states"} <= {
-        path.name for path in (tmp_path / "resumed" / "epoch-0001").iterdir()}
-    resumed = train(notebook, tmp_path / "resumed", 2, images, fixed)  # new networks: all from the checkpoint
-    assert resumed["loss_d"][:2] == first["loss_d"]
-    assert resumed["loss_d"] == uninterrupted["loss_d"] and resumed["loss_g"] == uninterrupted["loss_g"]
-    assert len(resumed["images_per_s"]) == 2
-    straight, again = (helpers.latest_epoch(tmp_path / name)[0] / "generator.params" for name in ("straight", "resumed"))
-    assert helpers.sha256_of(straight) == helpers.sha256_of(again)
-
-
 def test_the_average_starts_as_a_copy_of_g_and_moves_one_minus_decay_towards_it(notebook):
     nd = notebook["nd"]
     generator, _ = tiny_networks(notebook)
@@ -345,9 +320,13 @@ def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, sma
 def test_resuming_with_other_parameters_is_refused_and_names_fresh_start(notebook, small_run, tmp_path):
     images, fixed = small_run
     train(notebook, tmp_path, 1, images, fixed)
-    changed = dict(notebook["RUN_CONFIG"], ngf=32)
-    with pytest.raises(helpers.ParameterError, match="NGF = .* FRESH_START = True"):
-        notebook["fit"](*tiny_networks(notebook), images, 2, tmp_path, fixed, config=changed)
+    original = notebook["RUN_CONFIG"]
+    notebook["RUN_CONFIG"] = dict(original, ngf=32)
+    try:
+        with pytest.raises(helpers.ParameterError, match="NGF = .* FRESH_START = True"):
+            train(notebook, tmp_path, 2, images, fixed)
+    finally:
+        notebook["RUN_CONFIG"] = original
 
 
 def test_fewer_epochs_than_the_checkpoint_holds_is_refused(notebook, small_run, tmp_path):
@@ -370,11 +349,11 @@ def test_a_diverging_run_stops_with_a_message_naming_learning_rate(notebook, sma
     images, fixed = small_run
     notebook.update(LEARNING_RATE=1e6)
     try:
-        with pytest.raises(helpers.ParameterError) as raised:
+        with pytest.raises(helpers.TrainingDiverged) as raised:
             train(notebook, tmp_path, 3, images, fixed)
     finally:
         notebook.update(LEARNING_RATE=2e-4)
-    assert "training diverged" in str(raised.value) and "LEARNING_RATE = 1000000.0" in str(raised.value)
+    assert "LEARNING_RATE" in str(raised.value) and "\n" not in str(raised.value)
 
 
 # ---------------------------------------------------------------- loading trained generators
