@@ -16,14 +16,20 @@ not dmlc's tracker that starts its processes, so this script does that job, for 
 ps-lite never notices a process that died: the others wait for it forever. So this script
 fails fast: as soon as any process exits with a non-zero code, it stops all the others (each
 runs in its own process group, so their children go too) and prints every exit code. A
-`--timeout` bounds the whole job. Either way it exits non-zero and leaves no process behind;
-run the same command again and a worker that checkpoints resumes from its last checkpoint.
+`--timeout` bounds the whole job; when it strikes, the log names the worker that stopped making
+progress first (no CPU time used since). Every role is also tied to this script's life
+(`PR_SET_PDEATHSIG`): killed with SIGKILL, the launcher still takes the whole job with it. A
+`--port` that something else holds (often the scheduler of a job that was not stopped) is
+refused in one line naming the process that holds it. Either way it exits non-zero and leaves
+no process behind; run the same command again and a worker that checkpoints resumes.
 
-Exit code: 0 when every process exited 0; 124 on timeout; otherwise the first failure's code
-(1 when that process was killed by a signal).
+Exit code: 0 when every process exited 0; 124 on timeout; 2 when the arguments are wrong or the
+port is in use; otherwise the first failure's code (1 when that process was killed by a signal).
 """
 import argparse
 import contextlib
+import ctypes
+import errno
 import os
 import shlex
 import signal
@@ -36,6 +42,60 @@ import time
 LOOPBACK = "127.0.0.1"
 TIMEOUT_EXIT_CODE = 124  # what coreutils' `timeout` returns, so shell scripts can tell the cases apart
 STOP_GRACE_SECONDS = 5   # after SIGTERM, how long a process gets before SIGKILL
+PORT_IN_USE_EXIT_CODE = 2
+PR_SET_PDEATHSIG = 1     # prctl option: the signal the kernel sends a process when its parent dies
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child of a fork must not load libraries
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class PortInUse(Exception):
+    """The scheduler's port is taken; the message names the port and, when found, the process."""
+
+
+def check_port_free(host, port):
+    """Raise PortInUse unless `port` can be bound on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            holder = process_listening_on(port)
+            raise PortInUse(f"port {port} on {host} is in use{f' by {holder}' if holder else ''}: stop it "
+                            f"(a job that was not stopped? `ss -ltnp 'sport = :{port}'` shows it) or pass "
+                            f"another --port") from None
+
+
+def process_listening_on(port):
+    """'pid N (command)' of a process that listens on TCP `port` on this machine, or None."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            for line in open(table).read().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+        except OSError:
+            pass
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{entry}/fd")):
+                command = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+                return f"pid {entry} ({command})"
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
+    return None
+
+
+def die_with(launcher_pid):
+    """For Popen's preexec_fn: the kernel kills the role when the launcher dies, even by SIGKILL."""
+    def set_up():
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != launcher_pid:  # the launcher died before the line above took effect
+            os._exit(1)
+    return set_up
 
 
 def free_port(host=LOOPBACK):
@@ -56,14 +116,27 @@ class Process:
         self.label, self.role, self.command = label, role, command
         # start_new_session: a process group of its own, so stopping it stops its children too
         self.popen = subprocess.Popen(command, env=environment, start_new_session=True,
+                                      preexec_fn=die_with(os.getpid()),
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, errors="replace")
+        self.cpu_ticks, self.progressed_at, self.state = -1, time.monotonic(), "?"
         self.reader = threading.Thread(target=self._relay, args=(log,), daemon=True)
         self.reader.start()
 
     def _relay(self, log):
         for line in self.popen.stdout:
             log(f"[{self.label}] {line.rstrip()}")
+
+    def sample_progress(self, now):
+        """Note the time if the process used CPU since the last sample (its progress, as seen
+        from outside: a worker waiting for a stopped or stuck one uses none)."""
+        try:
+            fields = open(f"/proc/{self.popen.pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return
+        self.state, ticks = fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime
+        if ticks != self.cpu_ticks:
+            self.cpu_ticks, self.progressed_at = ticks, now
 
     def signal_group(self, signal_number):
         try:
@@ -113,6 +186,8 @@ def launch(command, num_workers=2, num_servers=1, host=LOOPBACK, port=None, time
                          f"{num_workers} workers and {num_servers} servers")
     if not command:
         raise ValueError("no worker command given: put it after `--`, e.g. -- python train.py")
+    if port:
+        check_port_free(host, port)  # before anything starts: one line, and no job half started
     port = port or free_port(host)
     threads_per_worker = threads_per_worker or max(1, cpu_cores() // num_workers)
     log_lock = threading.Lock()
@@ -135,7 +210,7 @@ def launch(command, num_workers=2, num_servers=1, host=LOOPBACK, port=None, time
             environment = role_environment(role, num_workers, num_servers, host, port, threads)
             with stop_signals_held():
                 processes.append(Process(label, role, role_command, environment, locked_log))
-        outcome = supervise(processes, deadline, locked_log)
+        outcome = supervise(processes, deadline, locked_log, timeout)
     finally:  # also when the launcher itself is interrupted (Ctrl-C, SIGTERM)
         stop_all(processes)
         for process in processes:
@@ -165,9 +240,15 @@ def stop_signals_held():
             signal.raise_signal(number)  # the usual handler now: SystemExit or KeyboardInterrupt
 
 
-def supervise(processes, deadline, log):
+def supervise(processes, deadline, log, timeout=None):
     """Wait until every process exited 0 (returns 0), one failed, or the deadline passed."""
+    sampled = 0.0
     while True:
+        now = time.monotonic()
+        if now - sampled >= 0.5:
+            for process in processes:
+                process.sample_progress(now)
+            sampled = now
         for process in processes:
             code = process.popen.poll()
             if code not in (None, 0):
@@ -177,11 +258,24 @@ def supervise(processes, deadline, log):
             log("launcher: every process exited 0")
             return 0
         if time.monotonic() > deadline:
-            waiting = [p.label for p in processes if p.popen.poll() is None]
-            log(f"launcher: timeout: {', '.join(waiting)} still running; stopping the job "
-                "(raise --timeout if the job is simply slow)")
+            log(f"launcher: timeout after {timeout:g} s: {stalled_worker(processes, time.monotonic())}; "
+                "stopping the job")
             return TIMEOUT_EXIT_CODE
         time.sleep(0.05)
+
+
+def stalled_worker(processes, now, idle_seconds=2.0):
+    """A sentence naming the worker that stopped making progress first, if any did."""
+    workers = [p for p in processes if p.role == "worker" and p.popen.poll() is None]
+    if not workers:
+        return "the scheduler or a server is still running after every worker ended"
+    first = min(workers, key=lambda process: process.progressed_at)
+    idle = now - first.progressed_at
+    if idle < idle_seconds:
+        return "every worker was still using CPU (raise --timeout if the job is simply slow)"
+    how = " and is stopped (SIGSTOP or a debugger)" if first.state in ("T", "t") else ""
+    return (f"{first.label} (pid {first.popen.pid}) made no progress for the last {idle:.0f} s{how}, "
+            f"the first worker to stop; the others wait for it")
 
 
 def stop_all(processes):
@@ -189,6 +283,7 @@ def stop_all(processes):
     for process in processes:
         if process.popen.poll() is None or process.group_alive():
             process.signal_group(signal.SIGTERM)
+            process.signal_group(signal.SIGCONT)  # a stopped process acts on SIGTERM only once it runs
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for process in processes:
         try:
@@ -223,6 +318,9 @@ def main():
                         args.threads_per_worker, log=lambda text: print(text, flush=True)))
     except ValueError as error:
         parser.error(str(error))
+    except PortInUse as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        sys.exit(PORT_IN_USE_EXIT_CODE)
     except KeyboardInterrupt:  # Ctrl-C: launch() has stopped every process on its way out
         sys.exit(130)
 
