@@ -1413,18 +1413,6 @@ def _discard(folder):
     return deleted
 
 
-def fresh_folder(folder):
-    """Delete `folder` with everything in it and make it again, empty: a new run's per-epoch
-    grids must not sit beside an earlier run's. Returns the folder."""
-    folder = Path(folder)
-    if folder.is_dir() and not folder.is_symlink():
-        shutil.rmtree(folder)
-    elif folder.exists() or folder.is_symlink():
-        folder.unlink()
-    folder.mkdir(parents=True)
-    return folder
-
-
 # ---------------------------------------------------------------- experiments: the reader's own weights
 
 def experiment_folder(name):
@@ -1554,3 +1542,57 @@ def choose_weights(name, file_name, config):
         reason = f" (config matches){note}"
     print(f"using the shipped weights/{file_name}{reason}")
     return path, shipped, "shipped"
+
+
+# ---------------------------------------------------------------- notebook 2's writing panel
+
+def writing_panel(write, check, prime, temperature, top_k, length, seed, largest_top_k):
+    """Notebook 2's panel: a box for the beginning of a text, sliders for the temperature, top-k
+    (its largest value, `largest_top_k`, means all characters) and length, and a Write button.
+    Each press shows write(prime, temperature, top_k, length, seed) with the next seed; a
+    beginning that check(prime) refuses (ValueError) is named in one line under the box, and
+    nothing is written. Also prints one text written with the starting values: what a viewer
+    without a kernel (GitHub, a saved notebook) sees."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    box = widgets.Text(value=prime, description="beginning", layout=widgets.Layout(width="90%"))
+    refusal = widgets.Label(value="")
+    temperature_slider = widgets.FloatSlider(value=temperature, min=0, max=max(2.0, temperature), step=0.05,
+                                             description="temperature")
+    top_k_slider = widgets.IntSlider(value=top_k or largest_top_k, min=1, max=largest_top_k, description="top-k")
+    length_slider = widgets.IntSlider(value=length, min=10, max=max(2000, length), step=10, description="length")
+    button, output, presses = widgets.Button(description="Write"), widgets.Output(), [0]
+
+    def refused(beginning):
+        try:
+            check(beginning)
+        except ValueError as error:
+            refusal.value = str(error)
+            return True
+        refusal.value = ""
+        return False
+
+    def on_press(_=None):
+        if refused(box.value):
+            return
+        presses[0] += 1
+        chosen_top_k = None if top_k_slider.value >= largest_top_k else top_k_slider.value
+        button.disabled = True
+        try:
+            text = write(box.value, temperature_slider.value, chosen_top_k, length_slider.value, seed + presses[0])
+        finally:
+            button.disabled = False
+        output.outputs = ()
+        output.append_stdout(text + "\n")
+
+    box.observe(lambda change: refused(change["new"]), names="value")
+    button.on_click(on_press)
+    panel = widgets.VBox([box, refusal, widgets.HBox([temperature_slider, top_k_slider]), length_slider,
+                          button, output])
+    bundle = panel._repr_mimebundle_()  # the live panel; viewers without a kernel show the text below it
+    bundle["text/plain"] = "a writing panel: run the cell in Jupyter to use it"
+    display(bundle, raw=True)
+    print(f"written from {prime!r} at temperature {temperature}, top-k {top_k}, seed {seed}:")
+    print(write(prime, temperature, top_k, length, seed))
+    return panel

@@ -965,14 +965,6 @@ def test_check_loss_stops_a_non_finite_or_exploding_loss_naming_the_knobs():
         helpers.check_loss(187757.0, "epoch 3", explode_above=44.5, LEARNING_RATE=0.1)
 
 
-def test_fresh_folder_starts_empty(tmp_path):
-    grids = tmp_path / "grids"
-    (grids / "old").mkdir(parents=True)
-    (grids / "epoch-1.png").write_bytes(b"an earlier run's grid")
-    assert helpers.fresh_folder(grids) == grids and list(grids.iterdir()) == []
-    assert helpers.fresh_folder(tmp_path / "new" / "grids").is_dir()
-
-
 def test_the_weights_folder_can_be_pointed_elsewhere_and_finish_publish_completes_a_journal(tmp_path):
     """GENMODELS_WEIGHTS_DIR moves weights/ (for tests); the command line finishes a journal there."""
     import subprocess
