@@ -14,7 +14,6 @@ Two rules for `make test` (pytest with pytest.ini's testpaths):
 import atexit
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +31,7 @@ os.environ["GENMODELS_CHECKPOINT_DIR"] = str(_SESSION_FOLDER / "checkpoints")
 os.environ["GENMODELS_OUTPUT_DIR"] = str(_SESSION_FOLDER / "outputs")
 atexit.register(shutil.rmtree, _SESSION_FOLDER, ignore_errors=True)
 sys.path[:0] = [str(ROOT / folder) for folder in ("notebooks", "scripts", "experiments", "tests")]
+import repo_copy  # noqa: E402  (tests/repo_copy.py: what a clone holds)
 
 # ---------------------------------------------------------------- tests that need the real data
 
@@ -108,19 +108,6 @@ def pytest_runtest_setup(item):
 
 # ---------------------------------------------------------------- the committed notebooks
 
-def _git(*arguments):
-    return subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, check=True, timeout=60).stdout
-
-
-def changed_notebooks():
-    """Tracked notebooks whose working copy differs from HEAD: {relative path: committed bytes}."""
-    try:
-        names = _git("diff", "--name-only", "-z", "HEAD", "--", "notebooks/*.ipynb").decode().split("\0")
-        return {name: _git("show", f"HEAD:{name}") for name in names if name and (ROOT / name).is_file()}
-    except (OSError, subprocess.SubprocessError):  # not a git checkout: nothing to compare with
-        return {}
-
-
 def committed_notebooks_folder(changed, target):
     """`target`/notebooks: the repository's notebooks/ linked file by file, the changed notebooks
     written as committed; every other top-level entry of the repository linked beside it, so that
@@ -147,7 +134,7 @@ def pytest_sessionstart(session):
     config = session.config
     if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return  # paths named on the command line run as they are
-    changed = changed_notebooks()
+    changed = repo_copy.changed_notebooks()
     if not changed:
         return
     # inside the repository (outputs/ is git-ignored), so that the tests' names keep the notebook's

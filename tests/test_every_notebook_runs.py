@@ -1,5 +1,6 @@
 """The suite runs every notebook: nothing in notebooks/ escapes nbval."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -90,3 +91,23 @@ def test_committed_notebooks_show_no_machine_paths():
         for index, cell in enumerate(notebook["cells"]):
             found += machine_paths(cell.get("outputs", []), f"{path.name} cell {index} outputs")
     assert found == [], "committed notebooks show paths of the machine they ran on:\n" + "\n".join(found)
+
+
+def test_committed_notebooks_show_no_stderr_but_ours():
+    """No MXNet log line, no library warning in what GitHub shows: only our progress bars."""
+    import repo_copy
+
+    found = [f"{path.name} {line}" for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
+             for line in repo_copy.foreign_stderr(json.loads(path.read_text())["cells"])]
+    assert found == [], "stderr outputs a reader would see as red boxes (re-run the notebook):\n" + "\n".join(found)
+
+
+def test_importing_helpers_and_computing_writes_nothing_to_stderr(tmp_path):
+    """MXNet logs "MXNet start using engine: NaiveEngine" when its engine starts: helpers drops it."""
+    code = "import helpers, mxnet as mx; print(mx.nd.ones((2, 2)).sum().asscalar())"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "notebooks")}
+    environment.pop("MXNET_ENGINE_TYPE", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "4.0\n", result.stderr
+    assert result.stderr == ""

@@ -1,4 +1,4 @@
-"""Every notebook runs, in its default mode, on a fresh clone with no data and no network.
+"""A fresh clone with no data and no network: the notebooks' Run All, and `make test` itself.
 
 This is the path a new reader takes: clone, `make lab`, Run All, before downloading anything.
 The clone is a copy of what git would check out (tests/repo_copy.py); GENMODELS_DATA_DIR and the
@@ -7,11 +7,17 @@ runs), and papermill executes each notebook there. No network: as root, in a net
 of its own (`unshare -n`, loopback only, so the kernel still talks to papermill); otherwise the
 notebooks' download URLs and the proxy variables point at a closed loopback port.
 
-Each notebook must finish without an error output, download nothing, and notebook 3 must show
-the shipped generator's faces (its figures, outside the cells that preview the data set).
+Each notebook must finish without an error output and without stderr output that is not ours
+(repo_copy.foreign_stderr), download nothing, and notebook 3 must show the shipped generator's
+faces. The notebooks the browser test runs (IN_THE_BROWSER, on the same kind of copy) run here
+only when it cannot: each notebook's Run All without data costs the suite once.
+
+`make test` on such a clone: the tests that need the data sets (conftest.py's needs_data) are
+collected and set up there, offline, and must all be skipped with one line, none failed.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +29,11 @@ import pytest
 import repo_copy
 
 ROOT = repo_copy.ROOT
-NOTEBOOKS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+ALL_NOTEBOOKS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
+# Run All in JupyterLab by tests/test_browser.py, without data, whenever Chromium is there.
+IN_THE_BROWSER = {name for name in ALL_NOTEBOOKS if name.startswith(("02", "03"))}
+BROWSER_RUNS = Path("/usr/bin/chromium").exists() or os.environ.get("CI") == "true"  # CI fails without it
+NOTEBOOKS = [name for name in ALL_NOTEBOOKS if not (BROWSER_RUNS and name in IN_THE_BROWSER)]
 # The default mode takes seconds a cell. papermill stops a cell after CELL_SECONDS and shuts its
 # kernel down; NOTEBOOK_SECONDS only guards against papermill itself hanging.
 CELL_SECONDS = 300
@@ -86,9 +96,10 @@ def test_notebook_runs_on_a_fresh_clone_without_data_or_network(clone, name):
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     # papermill's own traceback says nothing about the notebook: keep what follows it
     papermill_says = result.stderr.rsplit("PapermillExecutionError", 1)[-1][-2000:]
-    if name in NEEDS_THE_TEXT:
-        # nothing to sample without the text: the notebook must stop at once, saying why in one line
-        stops = [output for cell in cells for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    assert repo_copy.foreign_stderr(cells) == [], f"{name}: stderr output that is not ours"
+    stops = [output for cell in cells for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    if name in NEEDS_THE_TEXT and stops:
+        # nothing to train on without the text: if it stops, at once and saying why in one line
         assert [output["ename"] for output in stops] == ["DataUnavailable"], "\n".join(errors) or papermill_says
         assert len(stops[0]["traceback"]) == 1 and "nietzsche.txt" in stops[0]["traceback"][0], stops[0]["traceback"]
         return
@@ -104,3 +115,33 @@ def test_notebook_runs_on_a_fresh_clone_without_data_or_network(clone, name):
                      and DATA_PREVIEW not in cell.get("metadata", {}).get("tags", [])]
         # the shipped generator's faces, and a walk through its latent space
         assert len(generated) >= 2, f"{name}: cells that show generated images: {generated}"
+
+
+def test_make_test_skips_what_needs_the_data_in_one_line_each_and_fails_nothing(clone):
+    """The data-dependent tests' collection and set-up on the clone, offline: all skipped, none failed."""
+    import conftest
+
+    env = {**{name: value for name, value in clone["env"].items() if name != "CI"}, "COLUMNS": "1000"}  # whole reasons
+    command = clone["prefix"] + [sys.executable, "-m", "pytest", "-m", "needs_data", "-v", "-p", "no:cacheprovider"]
+    result = subprocess.run(command, env=env, cwd=clone["folder"], capture_output=True, text=True, timeout=600)
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 0 and re.fullmatch(r"=+ \d+ skipped, \d+ deselected in .*", summary), result.stdout[-3000:]
+    skipped = re.findall(r"^(\S+?)::\S.*? SKIPPED \((.*)\)", result.stdout, flags=re.M)
+    reasons = {reason for _, reason in skipped}
+    assert reasons <= {f"needs {data}: {conftest.HOW_TO_GET[data]} (data/README.md says where to get it)"
+                       for data in conftest.HOW_TO_GET}, reasons
+    files = {Path(path).stem for path, _ in skipped}  # nbval's test names drop .ipynb
+    assert files == {Path(file_name).stem for file_name, _, _ in conftest.NEEDS_DATA}, files  # no stale entry
+    shown = re.findall(r"^SKIPPED \[\d+\] .*$", result.stdout, flags=re.M)
+    assert len(shown) == len(reasons), shown  # -rs: one line per missing data set
+
+
+def test_in_ci_with_the_data_beside_the_clone_a_missing_data_set_fails(tmp_path, monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "ROOT", tmp_path / "clone")  # its data/ is empty
+    empty = {"GENMODELS_DATA_DIR": str(tmp_path)}
+    assert conftest.data_verdict(conftest.TEXT, {**empty, "CI": "true"})[0] == "fail"
+    assert conftest.data_verdict(conftest.TEXT, empty)[0] == "skip"
+    (tmp_path / "nietzsche.txt").write_text("the text")
+    assert conftest.data_verdict(conftest.TEXT, {**empty, "CI": "true"}) is None
