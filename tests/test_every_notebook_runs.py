@@ -20,7 +20,7 @@ def test_every_notebook_is_collected_by_nbval():
     # pytest.ini's testpaths and options, as `make test` runs them; the unit tests' modules are left
     # out of the collection only because importing them takes seconds and adds no notebook
     listing = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--ignore-glob=tests/*"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
+                             cwd=ROOT, capture_output=True, text=True, timeout=600).stdout
     collected = {line.split("::")[0].split("/")[-1] for line in listing.splitlines() if ".ipynb::" in line}
     assert collected == set(notebooks), f"not run by the suite: {set(notebooks) - collected}"
 
