@@ -86,7 +86,7 @@ def reader_environment(**extra):
 # Lines a notebook of ours may write to stderr: tqdm's progress bars (training, downloads). Any
 # other stderr output in a notebook (a library's warning, MXNet's own log) is noise a reader sees
 # as a red box, and the notebook tests fail on it.
-OUR_STDERR = re.compile(r"^(?:[^\n]*\d+%\|[^\n]*\||\s*)$")
+OUR_STDERR = re.compile(r"^(?:.*\d+%\|.*\|.*|\s*)$")
 
 
 def foreign_stderr(cells):
