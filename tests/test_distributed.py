@@ -251,6 +251,15 @@ def test_the_launcher_refuses_a_job_it_cannot_run(arguments, message):
     assert finished.returncode == 2 and message in finished.stderr
 
 
+def test_the_exchange_benchmark_exchanges_the_notebooks_arrays(notebook):
+    import exchange_benchmark
+    sizes = {name.lower(): notebook[name] for name in ("NUM_EMBED", "NUM_HIDDEN", "NUM_LAYERS")}
+    model = notebook["GluonRNNModel"]("lstm", 86, sizes["num_embed"], sizes["num_hidden"], sizes["num_layers"], 0.0)
+    model.initialize(mx.init.Xavier())
+    shapes = sorted(p.data().shape for p in model.collect_params().values())
+    assert shapes == sorted(exchange_benchmark.model_shapes(86, **sizes))
+
+
 def test_two_cpu_contexts_equal_one(notebook):
     index_to_char, indices = notebook["training_text"](SETTINGS["TEXT_CHARACTERS"])
     train_data = helpers.batchify(indices, SETTINGS["GLOBAL_BATCH"])
