@@ -54,6 +54,7 @@ NEEDS_DATA = [
                                    "test_a_worker_that_dies_stops_the_job_well_within_the_timeout",
                                    "test_a_worker_that_raises_ends_at_once_with_its_traceback",
                                    "test_resuming_with_adam_is_refused_naming_the_optimizer"}),
+    ("test_distributed_netns.py", TEXT, {"single_process", "test_without_port_the_same_firewall_stops_the_job"}),
     ("test_char_language_model.py", TEXT, {"test_shipped_lstm_reaches_the_target_on_the_validation_split"}),
     ("test_helpers.py", TEXT, {"test_real_nietzsche_text_has_600901_characters_and_86_vocabulary_entries"}),
     ("test_helpers.py", FACES, {"test_real_faces_folder_loads_a_few_faces"}),
