@@ -173,7 +173,9 @@ def main():
     if args.netns:
         for workers in (1, 2):
             values, delayed = namespace_exchange(workers, args.rounds, args.repeats)
-            link = "1 Gbit/s" + (" + 0.2 ms" if delayed else " (no delay: this kernel has no netem)")
+            link = "1 Gbit/s" + (" + 0.2 ms" if delayed else "")
+            log["namespace_link"] = ("netem: 1 Gbit/s, 0.2 ms delay" if delayed
+                                     else "tbf: 1 Gbit/s, no added delay (this kernel has no netem)")
             log["exchange_ms"][f"namespaces, {link}, {workers} worker{'s' * (workers > 1)}"] = summary(values)
             print(f"namespaces, {workers} worker(s): {summary(values)}", flush=True)
     alone, with_server = whole_step(args.repeats)

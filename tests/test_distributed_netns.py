@@ -117,6 +117,10 @@ def test_the_recipe_as_written_gives_the_single_process_result(tmp_path, single_
     assert_single_process_result(results, tmp_path / "cluster", single_process)
 
 
+NO_NFT = pytest.mark.skipif(shutil.which("nft") is None, reason="nft (nftables) is not installed: apt-get install nftables")
+
+
+@NO_NFT
 def test_a_firewall_that_opens_only_the_documented_ports_lets_the_job_run(tmp_path, single_process):  # noqa: F811
     assert "9091 and 9092 on 10.0.0.1, 9093 on each worker host" in " ".join(README.read_text().split())
     with Cluster(3) as cluster:
@@ -124,6 +128,7 @@ def test_a_firewall_that_opens_only_the_documented_ports_lets_the_job_run(tmp_pa
     assert_single_process_result(results, tmp_path / "cluster", single_process)
 
 
+@NO_NFT
 def test_without_port_the_same_firewall_stops_the_job(tmp_path):
     # the control: the firewall does bite, and PORT is what makes the documented ports the true ones
     with Cluster(3) as cluster:
