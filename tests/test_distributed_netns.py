@@ -139,7 +139,7 @@ def test_without_port_the_same_firewall_stops_the_job(tmp_path):
 @pytest.mark.skipif(shutil.which("tc") is None, reason="tc (iproute2) is not installed")
 def test_the_exchange_on_links_limited_to_1_gbit(capsys):
     loopback = exchange_benchmark.loopback_exchange(1, rounds=30, repeats=1)[0]
-    limited, delayed = exchange_benchmark.namespace_exchange(1, rounds=30, repeats=1)
+    (limited,), delayed = exchange_benchmark.namespace_exchange(1, rounds=30, repeats=1)  # one repeat
     bytes_per_round = 2 * 4 * sum(int(np.prod(shape)) for shape in exchange_benchmark.model_shapes(
         **exchange_benchmark.MODEL))
     wire_ms = 1000 * 8 * bytes_per_round / 1e9  # the two directions share no link: a lower bound
