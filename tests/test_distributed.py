@@ -321,8 +321,13 @@ def test_the_roles_die_with_a_launcher_killed_by_sigkill():
 def test_the_timeout_names_the_worker_that_stopped_making_progress():
     busy = "import time\nwhile True:\n    sum(range(200_000)); time.sleep(0.02)"
     launcher, port = start_sleeping_job(timeout=8, worker_code=busy)
-    workers = [pid for pid in processes_of_job(port)
-               if b"DMLC_ROLE=worker" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
+    deadline = time.monotonic() + 20  # a role is counted from its fork; its environment from its exec
+    while True:
+        workers = [pid for pid in processes_of_job(port)
+                   if b"DMLC_ROLE=worker" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
+        if len(workers) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(workers) == 2
     time.sleep(1)
     os.kill(workers[1], signal.SIGSTOP)
