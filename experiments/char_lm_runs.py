@@ -4,8 +4,13 @@
         --name "2x512, 40 epochs" --num-layers 2 --epochs 40
 
 Each run starts from the notebook's parameters cell, changes the settings given here, and trains
-with the notebook's own `fit` (the same split, batches, seed, Adam, cosine schedule and clip),
-into checkpoints/char_lm_runs/, so an interrupted run resumes. Its validation curve, best epoch,
+with the notebook's own model, epoch, evaluation and checkpoints (the same split, batches, seed,
+Adam, cosine schedule and clip), into checkpoints/char_lm_runs/, so an interrupted run resumes.
+Five levers the notebook leaves off live here, in `LeverModel` and `fit_with_levers`:
+--locked-dropout (one dropout mask per column for all the steps of a window), --embed-dropout
+(a share of the vocabulary's embeddings zeroed for a whole batch), --random-offset (each epoch's
+windows start at a random one of the first SEQ_LENGTH rows), --average-last N (the mean of the
+last N epochs' weights, kept when it scores lower) and --weight-decay (Adam's L2 penalty). Its validation curve, best epoch,
 minutes and speed go into experiments/logs/char_lm_runs.json under --name, with the command that made it; a
 run with another --batch-size also has its best epoch scored on the validation text batched as the
 shipped run's is (evaluate starts one zero state per column, so the batch changes the score a little).
@@ -16,6 +21,7 @@ Run the same command again to resume an interrupted run, or to record a finished
 newest complete epoch in its checkpoint folder.
 """
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -44,6 +50,105 @@ SETTINGS = {"num_hidden": int, "num_layers": int, "dropout": float, "weight_drop
             "batch_size": int, "epochs": int, "learning_rate": float, "weight_decay": float, "seed": int,
             "random_offset": true_or_false, "average_last": int, "locked_dropout": true_or_false,
             "embed_dropout": float}
+
+
+LEVERS = ("weight_decay", "random_offset", "average_last", "locked_dropout", "embed_dropout")
+
+
+def lever_model_class(notebook):
+    """Notebook 2's GluonRNNModel with two more dropouts, as a subclass built on the notebook's own class."""
+    nn = notebook["nn"]
+
+    class LeverModel(notebook["GluonRNNModel"]):
+        """locked_dropout: the embeddings' and the decoder input's dropout keep one mask per column for all
+        the steps of a window (variational dropout, Gal and Ghahramani 2016); embed_dropout: a share of the
+        vocabulary's embeddings zeroed for a whole batch, wherever those characters occur (embedding dropout)."""
+
+        def __init__(self, mode, vocab_size, num_embed, num_hidden, num_layers, dropout=0.5, weight_drop=0.0,
+                     locked_dropout=False, embed_dropout=0.0, **kwargs):
+            super().__init__(mode, vocab_size, num_embed, num_hidden, num_layers, dropout, weight_drop, **kwargs)
+            self.vocab_size, self.embed_dropout = vocab_size, embed_dropout
+            if locked_dropout:  # axis 0: the steps share one mask
+                self.drop = nn.Dropout(dropout, axes=(0,))
+
+        def hybrid_forward(self, F, inputs, *state):
+            embedded = self.encoder(inputs)
+            if self.embed_dropout:  # one draw per batch and character: a dropped one is zero wherever it occurs
+                kept = F.Dropout(F.ones((self.vocab_size, 1)), p=self.embed_dropout)  # 0 or 1 / (1 - p)
+                embedded = F.broadcast_mul(embedded, F.Embedding(inputs, kept, self.vocab_size, 1))
+            output, state = self.rnn(self.drop(embedded), list(state))
+            return self.decoder(self.drop(output)), state
+
+    return LeverModel
+
+
+def running_mean(average, model, count):
+    """The mean of `count` weight sets: `average` (of count - 1, or None) updated with the model's weights."""
+    weights = [parameter.data() for parameter in model.collect_params().values()]
+    if average is None:
+        return [weight.copy() for weight in weights]
+    return [mean + (weight - mean) / count for mean, weight in zip(average, weights)]
+
+
+@contextlib.contextmanager
+def weights_swapped(model, weights):
+    """Inside the block `model` computes with `weights` (in collect_params order); its own come back after."""
+    parameters = list(model.collect_params().values())
+    own = [parameter.data().copy() for parameter in parameters]
+    for parameter, weight in zip(parameters, weights):
+        parameter.set_data(weight)
+    try:
+        yield model
+    finally:
+        for parameter, weight in zip(parameters, own):
+            parameter.set_data(weight)
+
+
+def fit_with_levers(notebook, model, train_data, valid_data, epochs, folder, config, stop_after=None):
+    """The notebook's `fit` with config's random_offset, average_last and weight_decay applied.
+
+    From epoch `epochs - average_last + 1` on, the weights at each epoch's end also go into a running
+    mean, scored after each of those epochs (history["valid_average"], and average.params beside
+    the epoch's checkpoint)."""
+    nd, np, helpers_ = notebook["nd"], notebook["np"], notebook["helpers"]
+    seq_length, batch_size, average_last = notebook["SEQ_LENGTH"], notebook["BATCH_SIZE"], config["average_last"]
+    batches_per_epoch = (train_data.shape[0] - 1) // seq_length
+    trainer = notebook["make_trainer"](model, notebook["LEARNING_RATE"], epochs * batches_per_epoch)
+    trainer.optimizer.wd = config["weight_decay"]  # Adam's L2 penalty, added to every gradient
+    model.hybridize(static_alloc=True, static_shape=True)
+    record = helpers_.resume(folder, {"model": model}, {"trainer": trainer}, config, epochs, ctx=train_data.context) \
+        or {"train": [], "valid": [], "seconds": [], "chars_per_s": [], "config": config}
+    record.setdefault("valid_average", [])
+    latest = helpers_.latest_epoch(folder)
+    average_file = latest[0] / "average.params" if latest else None
+    average = nd.load(str(average_file)) if average_file and average_file.is_file() else None
+    first_averaged = max(1, epochs - average_last + 1) if average_last > 1 else epochs + 1
+    for epoch in range(len(record["train"]), min(epochs, stop_after or epochs)):
+        helpers_.seed_everything(helpers_.epoch_seed(notebook["SEED"], epoch))
+        offset = int(np.random.randint(seq_length)) if config["random_offset"] else 0
+        windows = len(range(offset, train_data.shape[0] - seq_length, seq_length))
+        started = time.perf_counter()
+        with notebook["tqdm"](total=windows, desc=f"epoch {epoch + 1}/{epochs}", mininterval=10) as progress:
+            train_loss = notebook["train_one_epoch"](model, trainer, train_data, seq_length, batch_size, progress, offset)
+        record["chars_per_s"].append(windows * seq_length * batch_size / (time.perf_counter() - started))
+        valid_loss = notebook["evaluate"](model, valid_data, seq_length, batch_size)
+        notebook["stop_if_diverged"](valid_loss, notebook["vocab_size"], "validation loss")
+        files = {"model.params": model.save_parameters, "trainer.states": trainer.save_states}
+        if epoch + 1 >= first_averaged:
+            average = running_mean(average, model, epoch + 2 - first_averaged)
+            with weights_swapped(model, average):
+                record["valid_average"].append(notebook["evaluate"](model, valid_data, seq_length, batch_size))
+            files["average.params"] = lambda path, weights=average: nd.save(str(path), weights)
+        record["train"].append(train_loss)
+        record["valid"].append(valid_loss)
+        record["seconds"].append(time.perf_counter() - started)
+        record["best_epoch"] = int(np.argmin(record["valid"])) + 1
+        helpers_.save_epoch(folder, epoch + 1, files, record)
+        averaged = f", mean of the last {len(record['valid_average'])} {record['valid_average'][-1]:.4f}" \
+            if record["valid_average"] else ""
+        print(f"epoch {epoch + 1}: train {train_loss:.3f}, validation {valid_loss:.4f} nats{averaged}, "
+              f"{record['seconds'][-1]:.0f} s")
+    return record
 
 
 def record(name, run):
@@ -95,25 +200,27 @@ def main():
                                   note=args.note, **stopped))
         print(f"recorded {epochs_run} epochs of {args.record_checkpoints} as {args.name!r}")
         return
-    given = {setting.upper(): value for setting, value in vars(args).items() if setting in SETTINGS and value is not None}
+    given = {setting.upper(): value for setting, value in vars(args).items()
+             if setting in SETTINGS and setting not in LEVERS and value is not None}
+    levers = {lever: getattr(args, lever) for lever in LEVERS if getattr(args, lever) is not None}
     notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"), **given)
     text = helpers.read_text(helpers.nietzsche_path())
     index_to_char, char_to_index = helpers.build_vocabulary(text)
     notebook.update(index_to_char=index_to_char, char_to_index=char_to_index, vocab_size=len(index_to_char))
-    notebook["check_parameters"](index_to_char, len(text))
+    notebook["check_settings"]({**notebook, "PRIMING_TEXT": "The "}, index_to_char, len(text))
     train, valid = helpers.split_by_position(helpers.encode(text, char_to_index), notebook["VALID_FRACTION"])
     train_data = helpers.batchify(train, notebook["BATCH_SIZE"], notebook["device"])
     valid_data = helpers.batchify(valid, notebook["BATCH_SIZE"], notebook["device"])
-    config = notebook["run_config"]()
+    config = {**notebook["run_config"](), **levers}
     helpers.seed_everything(notebook["SEED"])
-    model = notebook["GluonRNNModel"](config["mode"], len(index_to_char), config["num_embed"], config["num_hidden"],
-                                      config["num_layers"], config["dropout"], config["weight_drop"],
-                                      config["locked_dropout"], config["embed_dropout"])
+    model = lever_model_class(notebook)(config["mode"], len(index_to_char), config["num_embed"], config["num_hidden"],
+                                        config["num_layers"], config["dropout"], config["weight_drop"],
+                                        config["locked_dropout"], config["embed_dropout"])
     model.initialize(notebook["mx"].init.Xavier(), ctx=notebook["device"])
     folder = helpers.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
     started = time.perf_counter()
     with helpers.exclusive_run(folder):
-        history = notebook["fit"](model, train_data, valid_data, config["epochs"], folder, config)
+        history = fit_with_levers(notebook, model, train_data, valid_data, config["epochs"], folder, config)
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
     command = threads + "python experiments/char_lm_runs.py " + " ".join(
         f"'{arg}'" if " " in arg else arg for arg in sys.argv[1:])
