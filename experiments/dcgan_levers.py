@@ -9,7 +9,7 @@ all. Every variant is scored on the same 512 latent vectors by the notebook's
 thumbnail_frechet_distance against the same 512 real faces, and by the mean pairwise distance of
 its 64 fixed-latent faces against that of 64 real faces. The result, with this command, goes to
 experiments/logs/dcgan_levers.json, and the first 16 of each variant's 64 fixed-latent faces, one variant
-under another, to experiments/dcgan_levers.png (experiments/README.md shows it). The networks are narrower
+under another, to images/dcgan_levers.png (experiments/README.md shows it). The networks are narrower
 than the shipped ones (--width) so that all variants fit in half an hour of a 2-core CPU: the
 comparison ranks levers; the shipped run then uses the winner at full width.
 """
@@ -26,7 +26,7 @@ import helpers  # noqa: E402  (sets the thread count and engine before mxnet is 
 from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "experiments" / "logs" / "dcgan_levers.json"
-FIGURE = ROOT / "experiments" / "dcgan_levers.png"
+FIGURE = ROOT / "images" / "dcgan_levers.png"
 ORIGINAL = {"REAL_LABEL": 1.0, "INPUT_NOISE": 0.0, "G_STEPS": 1}
 VARIANTS = {"original": {}, "label 0.9": {"REAL_LABEL": 0.9}, "noise 0.1": {"INPUT_NOISE": 0.1},
             "2 G steps": {"G_STEPS": 2}, "label 0.9 + noise 0.1": {"REAL_LABEL": 0.9, "INPUT_NOISE": 0.1}}
