@@ -318,9 +318,9 @@ def nietzsche_path(download=True):
         path = _download_nietzsche()
     actual = sha256_of(path)
     if actual != NIETZSCHE_SHA256:
-        raise ValueError(
-            f"checksum mismatch for {shown_path(path)}: SHA-256 is {actual}, expected {NIETZSCHE_SHA256}. "
-            "The file is damaged or a different text; delete it and run again to download it.")
+        raise DataUnavailable(
+            f"{shown_path(path)} is not the expected text (its SHA-256 is {actual[:12]}..., not "
+            f"{NIETZSCHE_SHA256[:12]}...: damaged, empty or another file); delete it and run again to download it")
     return path
 
 
@@ -702,8 +702,8 @@ def list_images(folder):
         files += [Path(root) / name for name in names
                   if Path(name).suffix.lower() in IMAGE_SUFFIXES and (Path(root) / name).is_file()]
     if not files:
-        raise ValueError(f"image folder {folder} holds no .jpg, .jpeg or .png files; "
-                         "put the face images there")
+        raise DataUnavailable(f"image folder {shown_path(folder)} holds no .jpg, .jpeg or .png files; "
+                              "put the face images there")
     return sorted(files)
 
 
@@ -720,6 +720,9 @@ def check_image_folder(folder, parameter="IMAGE_FOLDER", batch_size=None):
     except NotADirectoryError:
         raise ParameterError(f"{shown} is a file, not a folder; set {parameter} to the folder that "
                              f"holds your images, e.g. {str(Path(folder).parent)!r}") from None
+    except DataUnavailable:
+        raise ParameterError(f"{shown} holds no .jpg, .jpeg or .png files; set {parameter} to a "
+                             "folder of images") from None
     except FileNotFoundError:
         raise ParameterError(f"{shown} does not exist; set {parameter} to a folder of .jpg or .png "
                              "images") from None
@@ -831,7 +834,8 @@ def load_images(folder, size=64, limit=None):
         else:
             images[count], count = image, count + 1
     if not count:
-        raise ValueError(f"none of the {len(files)} image files in {folder} could be decoded")
+        raise DataUnavailable(f"none of the {len(files)} image files in {shown_path(folder)} could be decoded "
+                              "(damaged, or not images); put readable .jpg or .png faces there")
     return mx.nd.array(images[:count]), skipped
 
 
