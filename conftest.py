@@ -37,7 +37,7 @@ import repo_copy  # noqa: E402  (tests/repo_copy.py: what a clone holds)
 
 TEXT = "nietzsche.txt"
 FACES = "anime-faces"
-# Where each data set may be, below a data folder (as helpers.nietzsche_path and faces_folder look).
+# Where each data set may be, below a data folder (as storage.nietzsche_path and faces_folder look).
 DATA_FILES = {TEXT: ["nietzsche.txt"], FACES: ["anime-faces/images", "anime-faces/faces"]}
 HOW_TO_GET = {TEXT: "put nietzsche.txt in data/ or set GENMODELS_DATA_DIR to its folder",
               FACES: "put the faces in data/anime-faces/ or set GENMODELS_DATA_DIR to a folder holding "

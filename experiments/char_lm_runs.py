@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
+import storage
 from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "experiments" / "logs" / "char_lm_runs.json"
@@ -153,11 +154,11 @@ def fit_with_levers(notebook, model, train_data, valid_data, epochs, folder, con
 
 def record(name, run):
     """Add or replace the run `name` in the log; runs in parallel processes each keep theirs."""
-    with open(helpers.checkpoint_dir("char_lm_runs") / "log.lock", "w") as lock:
+    with open(storage.checkpoint_dir("char_lm_runs") / "log.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         runs = json.loads(LOG.read_text()) if LOG.exists() else {}
         runs[name] = run
-        helpers.write_json(LOG, runs)
+        storage.write_json(LOG, runs)
 
 
 def summary(config, history, best_epoch, command, **extra):
@@ -182,7 +183,7 @@ def main():
     parser.add_argument("--note", default="", help="a remark kept with the run, e.g. the machine it ran on")
     args = parser.parse_args()
     if args.record_shipped:
-        entry = helpers.read_manifest()["char_lstm.params"]
+        entry = storage.read_manifest()["char_lstm.params"]
         record(args.record_shipped, summary(entry["config"], entry["history"], entry["best_epoch"], entry["command"],
                                             weights_sha256=entry["sha256"], note=args.note))
         print(f"recorded the shipped run as {args.record_shipped!r} in {helpers.shown_path(LOG)}")
@@ -190,7 +191,7 @@ def main():
     if not args.name:
         parser.error("give --name (or --record-shipped NAME)")
     if args.record_checkpoints:
-        latest = helpers.latest_epoch(args.record_checkpoints)
+        latest = storage.latest_epoch(args.record_checkpoints)
         if latest is None:
             sys.exit(f"{args.record_checkpoints} holds no complete epoch")
         history = latest[1]
@@ -204,7 +205,7 @@ def main():
              if setting in SETTINGS and setting not in LEVERS and value is not None}
     levers = {lever: getattr(args, lever) for lever in LEVERS if getattr(args, lever) is not None}
     notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"), **given)
-    text = helpers.read_text(helpers.nietzsche_path())
+    text = helpers.read_text(storage.nietzsche_path())
     index_to_char, char_to_index = helpers.build_vocabulary(text)
     notebook.update(index_to_char=index_to_char, char_to_index=char_to_index, vocab_size=len(index_to_char))
     notebook["check_settings"]({**notebook, "PRIMING_TEXT": "The "}, index_to_char, len(text))
@@ -217,15 +218,15 @@ def main():
                                         config["num_layers"], config["dropout"], config["weight_drop"],
                                         config["locked_dropout"], config["embed_dropout"])
     model.initialize(notebook["mx"].init.Xavier(), ctx=notebook["device"])
-    folder = helpers.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
+    folder = storage.checkpoint_dir("char_lm_runs/" + re.sub(r"[^A-Za-z0-9.-]+", "_", args.name))
     started = time.perf_counter()
-    with helpers.exclusive_run(folder):
+    with storage.exclusive_run(folder):
         history = fit_with_levers(notebook, model, train_data, valid_data, config["epochs"], folder, config)
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} "  # set by helpers unless given
     command = threads + "python experiments/char_lm_runs.py " + " ".join(
         f"'{arg}'" if " " in arg else arg for arg in sys.argv[1:])
     extra = {}
-    shipped_batch = helpers.read_manifest()["char_lstm.params"]["config"]["batch_size"]
+    shipped_batch = storage.read_manifest()["char_lstm.params"]["config"]["batch_size"]
     if config["batch_size"] != shipped_batch:  # evaluate's columns follow the batch: score the best epoch as the shipped run is
         model.load_parameters(str(folder / f"epoch-{history['best_epoch']:04d}" / "model.params"), ctx=notebook["device"])
         same_columns = helpers.batchify(valid, shipped_batch, notebook["device"])

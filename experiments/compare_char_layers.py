@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
+import storage
 from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "experiments" / "logs" / "char_layer_comparison.json"
@@ -33,12 +34,12 @@ def main():
     args = parser.parse_args()
     if args.epochs < 1 or (args.num_hidden is not None and args.num_hidden < 1):
         sys.exit(f"--epochs {args.epochs}, --num-hidden {args.num_hidden}: give at least 1")
-    config = helpers.read_manifest()["char_lstm.params"]["config"]
+    config = storage.read_manifest()["char_lstm.params"]["config"]
     notebook = notebook_namespace(
         "02_char_language_model.ipynb", also=("loss_function", "device"), SEQ_LENGTH=config["seq_length"],
         BATCH_SIZE=config["batch_size"], LEARNING_RATE=config["learning_rate"], CLIP=config["clip"],
         SEED=config["seed"], EPOCHS=config["epochs"], WEIGHT_DECAY=config["weight_decay"])
-    text = helpers.read_text(helpers.nietzsche_path())
+    text = helpers.read_text(storage.nietzsche_path())
     index_to_char, char_to_index = helpers.build_vocabulary(text)
     train, valid = helpers.split_by_position(helpers.encode(text, char_to_index), notebook["VALID_FRACTION"])
     train_data = helpers.batchify(train, config["batch_size"], notebook["device"])
@@ -62,7 +63,7 @@ def main():
            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "minutes": round((time.perf_counter() - started) / 60, 1),
            "results": results}
-    helpers.write_json(args.output, log)
+    storage.write_json(args.output, log)
     print(json.dumps({mode: [round(loss, 4) for loss in curve["valid"]] for mode, curve in results.items()}))
     print(f"wrote {helpers.shown_path(args.output)} in {log['minutes']} minutes")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
+import storage
 from notebook_code import notebook_namespace  # noqa: E402
 
 LOG = ROOT / "experiments" / "logs" / "dcgan_levers.json"
@@ -57,7 +58,7 @@ def main():
     notebook = notebook_namespace("03_dcgan_anime_faces.ipynb", also=("loss_function", "device"))
     nd, np = notebook["nd"], notebook["np"]
     started = time.perf_counter()
-    images, skipped = helpers.load_images(helpers.faces_folder(), size=64, limit=args.image_count)
+    images, skipped = helpers.load_images(storage.faces_folder(), size=64, limit=args.image_count)
     print(f"{images.shape[0]:,} faces ({len(skipped)} skipped) in {time.perf_counter() - started:.0f} s", flush=True)
     seed = notebook["SEED"]
     real_sample = images.take(nd.array(np.random.RandomState(seed).permutation(images.shape[0])[:512]))
@@ -90,7 +91,7 @@ def main():
                      "SEED + 1) vs 512 real faces, lower is closer; spread_vs_real: mean pairwise distance "
                      "of the 64 fixed-latent faces over that of 64 real faces",
            "cpu_cores": helpers.cpu_cores(), "mxnet": notebook["mx"].__version__, "results": results}
-    helpers.write_json(LOG, log)
+    storage.write_json(LOG, log)
     labels = [f"{name}: Frechet {results[name]['frechet_8x8']:.2f}, spread {results[name]['spread_vs_real']:.0%} of real"
               for name in grids]
     helpers.labelled_rows(list(grids.values()), labels, path=FIGURE)

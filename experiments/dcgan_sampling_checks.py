@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "notebooks")]
 import helpers  # noqa: E402  (sets the thread count and engine before mxnet is imported)
+import storage
 from notebook_code import notebook_namespace  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -81,9 +82,9 @@ def main():
 
     notebook = notebook_namespace("03_dcgan_anime_faces.ipynb", also=("device",))
     device, seed = notebook["device"], notebook["SEED"]
-    path, entry = helpers.verified_weights("dcgan_generator.params")
+    path, entry = storage.verified_weights("dcgan_generator.params")
     latent_size = entry["config"]["latent_size"]
-    real_images, _ = helpers.load_images(helpers.faces_folder(), size=64)
+    real_images, _ = helpers.load_images(storage.faces_folder(), size=64)
     count = min(512, real_images.shape[0])
     real_sample = real_images.take(nd.array(np.random.RandomState(seed).permutation(real_images.shape[0])[:count]))
     scoring_latent = notebook["latent_vectors"](count, seed + 1, size=latent_size)
@@ -143,7 +144,7 @@ def record(check, entry, results, real_faces):
     log[check] = {"results": results, "generator_sha256": entry["sha256"], "real_faces": real_faces,
                   "command": "python experiments/dcgan_sampling_checks.py " + " ".join(sys.argv[1:]),
                   "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": helpers.cpu_cores()}
-    helpers.write_json(LOG, log)
+    storage.write_json(LOG, log)
     print(f"written to {helpers.shown_path(LOG)}")
 
 

@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "notebooks"), str(ROOT / "scripts")]
 
 import helpers  # noqa: E402  (before mxnet: it sets the thread count and engine)
+
+import storage
 import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 from notebook_code import notebook_namespace  # noqa: E402
@@ -101,8 +103,8 @@ def reseed(notebook, rank):
 
 def hide_checkpoints(rank):
     """Make every checkpoint folder look empty to the worker of rank `rank`."""
-    original = helpers.latest_epoch
-    helpers.latest_epoch = lambda folder: None if this_rank() == rank else original(folder)
+    original = storage.latest_epoch
+    storage.latest_epoch = lambda folder: None if this_rank() == rank else original(folder)
 
 
 def main():

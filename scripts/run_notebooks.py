@@ -10,7 +10,7 @@ untouched; the samples and image grids the notebooks save land in outputs/ as we
 --in-place runs the default mode and saves each executed notebook into notebooks/, which is
 how committed notebooks are re-executed without training.
 --train runs a notebook with TRAIN = True; the notebook saves its result as an experiment
-under checkpoints/ (helpers.save_experiment), and this script then publishes it: the
+under checkpoints/ (storage.save_experiment), and this script then publishes it: the
 experiment's weights files into weights/, their entries into weights/manifest.json, the
 executed notebook into notebooks/ and the figures it drew of its own training (TRAINING_FIGURES)
 into images/, all as one step. It refuses (exit status 1, nothing
@@ -48,6 +48,7 @@ DATA_PREVIEW = "data-preview"  # tag of cells that show the data itself: never c
 
 sys.path.insert(0, str(NOTEBOOKS))
 import helpers  # noqa: E402  (from notebooks/, as the notebooks import it)
+import storage
 
 
 class PublishRefused(Exception):
@@ -85,7 +86,7 @@ def tidy(path):
 # ---------------------------------------------------------------- publishing an experiment into weights/
 
 def journal_path():
-    return helpers.WEIGHTS_DIR / helpers.PUBLISH_JOURNAL
+    return storage.WEIGHTS_DIR / storage.PUBLISH_JOURNAL
 
 
 def experiment_problems(folder, entries, shipped=None, allow_worse=False):
@@ -120,7 +121,7 @@ def experiment_problems(folder, entries, shipped=None, allow_worse=False):
                             f"weights/{file_name} it would replace; keep those, or replace them all the same "
                             "with make train ALLOW_WORSE=1")
         path = folder / file_name
-        if not path.is_file() or helpers.sha256_of(path) != entry.get("sha256"):
+        if not path.is_file() or storage.sha256_of(path) != entry.get("sha256"):
             problems.append(f"{label}: the file is missing or does not match its checksum; run "
                             "make train again")
     return problems
@@ -131,12 +132,21 @@ def _is_number(value):
 
 
 def _stage_copy(source, target):
-    """Copy `source` to a uniquely named file beside `target` (same folder, so the later
-    rename is atomic); returns the staged path and its SHA-256."""
-    staged = target.with_name(helpers.unique_partial_name(target.name))
+    """Copy `source` to a uniquely named file beside `target` (the same folder, so the later rename
+    is atomic), flushed to disk; returns the staged path and its SHA-256."""
+    descriptor, staged = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(descriptor)
     shutil.copyfile(source, staged)
-    helpers.fsync_path(staged)
-    return staged, helpers.sha256_of(staged)
+    _flush(staged)
+    return Path(staged), storage.sha256_of(staged)
+
+
+def _flush(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def publish(experiment_folders, extra_files=(), command=None, allow_worse=False):
@@ -150,18 +160,18 @@ def publish(experiment_folders, extra_files=(), command=None, allow_worse=False)
     staged files are renamed over the old ones, the manifest last, and the journal removed.
     verified_weights refuses to load while a journal exists.
     """
-    weights_dir = helpers.WEIGHTS_DIR
+    weights_dir = storage.WEIGHTS_DIR
     weights_dir.mkdir(parents=True, exist_ok=True)
-    with helpers.exclusive_run(weights_dir):
+    with storage.exclusive_run(weights_dir):
         if journal_path().exists():
             finish_publish()
-        manifest = helpers.read_manifest()
+        manifest = storage.read_manifest()
         updates, sources, problems = {}, {}, []
         for folder in experiment_folders:
             folder = Path(folder)
-            entries = helpers.read_experiment(folder)
+            entries = storage.read_experiment(folder)
             if not entries:
-                problems.append(f"{helpers.shown_path(folder)} holds no experiment ({helpers.EXPERIMENT_RECORD} "
+                problems.append(f"{helpers.shown_path(folder)} holds no experiment ({storage.EXPERIMENT_RECORD} "
                                 "is missing or empty)")
                 continue
             problems += experiment_problems(folder, entries, manifest, allow_worse)
@@ -188,12 +198,12 @@ def publish(experiment_folders, extra_files=(), command=None, allow_worse=False)
                 staged.append(path)
                 moves.append([str(path), str(Path(target))])
             text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n"
-            manifest_stage = helpers.MANIFEST.with_name(helpers.unique_partial_name(helpers.MANIFEST.name))
-            manifest_stage.write_text(text, encoding="utf-8")
+            manifest_stage = Path(tempfile.mkstemp(prefix=".manifest.json.", suffix=".partial", dir=weights_dir)[1])
             staged.append(manifest_stage)
-            helpers.fsync_path(manifest_stage)
-            moves.append([str(manifest_stage), str(helpers.MANIFEST)])  # last: it makes the step visible
-            helpers.write_json(journal_path(), {"moves": moves})  # the point of no return
+            manifest_stage.write_text(text, encoding="utf-8")
+            _flush(manifest_stage)
+            moves.append([str(manifest_stage), str(storage.MANIFEST)])  # last: it makes the step visible
+            storage.write_json(journal_path(), {"moves": moves})  # the point of no return
         except BaseException:
             for path in staged:
                 Path(path).unlink(missing_ok=True)
@@ -222,7 +232,7 @@ def finish_publish():
         elif not Path(target).exists():
             raise PublishRefused(f"cannot finish the publish: {staged} and {target} are both missing; "
                                  f"restore weights/ with git checkout weights/ and delete {journal}")
-    helpers.fsync_path(helpers.WEIGHTS_DIR)
+    _flush(storage.WEIGHTS_DIR)
     journal.unlink()
     return True
 
@@ -245,7 +255,7 @@ def experiments_logged(log):
 
 def install(source, target):
     """Copy `source` over `target` in one rename."""
-    helpers.atomic_write(target, lambda temporary: shutil.copyfile(source, temporary))
+    storage.atomic_write(target, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def train(notebook, fresh_start=False, allow_worse=False):
@@ -253,15 +263,15 @@ def train(notebook, fresh_start=False, allow_worse=False):
     executed = OUTPUTS / notebook.name
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "experiments.txt"
-        os.environ[helpers.EXPERIMENT_LOG_ENV_VAR] = str(log)
+        os.environ[storage.EXPERIMENT_LOG_ENV_VAR] = str(log)
         try:
             execute(notebook, executed, {"TRAIN": True, **({"FRESH_START": True} if fresh_start else {})})
         finally:
-            del os.environ[helpers.EXPERIMENT_LOG_ENV_VAR]
+            del os.environ[storage.EXPERIMENT_LOG_ENV_VAR]
         folders = experiments_logged(log)
     if not folders:
         raise PublishRefused(f"{notebook.name} ran with TRAIN = True but saved no experiment "
-                             "(helpers.save_experiment was not called); nothing was published")
+                             "(storage.save_experiment was not called); nothing was published")
     extra_files = [(executed, notebook)]
     for relative in TRAINING_FIGURES.get(notebook.name, []):
         figure = OUTPUTS / relative
@@ -290,15 +300,17 @@ def main(argv=None):
                         help="with --train: publish even when the run's metric is worse than the shipped weights'")
     args = parser.parse_args(argv)
     try:
-        if finish_publish():
-            print(f"finished an interrupted publish into {helpers.shown_path(helpers.WEIGHTS_DIR)}")
+        with storage.exclusive_run(storage.WEIGHTS_DIR):  # as publish() holds it: never two at once
+            finished = finish_publish()
+        if finished:
+            print(f"finished an interrupted publish into {helpers.shown_path(storage.WEIGHTS_DIR)}")
         if args.finish_publish:
             return 0
         notebooks = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
         if not notebooks:
             sys.exit(f"no notebooks found in {NOTEBOOKS}")
         OUTPUTS.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault(helpers.OUTPUT_ENV_VAR, str(OUTPUTS))
+        os.environ.setdefault("GENMODELS_OUTPUT_DIR", str(OUTPUTS))
         for notebook in notebooks:
             notebook = notebook.resolve()
             started = time.perf_counter()
