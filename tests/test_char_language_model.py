@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 import helpers
+
+import panels
+
+import storage
 import mxnet as mx  # after helpers, which sets the thread count
 from notebook_code import notebook_namespace
 
 NOTEBOOK = "02_char_language_model.ipynb"
-SHIPPED = helpers.read_manifest().get("char_lstm.params")
+SHIPPED = storage.read_manifest().get("char_lstm.params")
 COMPARISON_LOG = helpers.REPO_ROOT / "experiments" / "logs" / "char_layer_comparison.json"
 pytestmark = pytest.mark.skipif(SHIPPED is None, reason="weights/char_lstm.params has no manifest entry")
 
@@ -85,6 +89,24 @@ def test_the_window_must_fit_the_validation_split():
     message = check_message(SEQ_LENGTH=1000, BATCH_SIZE=64)  # 60,090 characters in 64 columns: 937 steps
     assert message.startswith("SEQ_LENGTH = 1000") and "SEQ_LENGTH <= 937" in message
     assert check_message(SEQ_LENGTH=937, BATCH_SIZE=64) is None and check_message(TOP_K=86, TEMPERATURE=0) is None
+
+
+# ---------------------------------------------------------------- without the text
+
+@pytest.mark.parametrize("damage", [b"", b"\x89PNG\r\n\x1a\n\x00\xff", b"Another book entirely.\n" * 100],
+                         ids=["empty", "binary", "another text"])
+def test_a_damaged_text_is_named_once_and_the_cells_that_need_it_step_aside(damage, tmp_path, monkeypatch, capsys):
+    (tmp_path / "nietzsche.txt").write_bytes(damage)
+    monkeypatch.setenv(helpers.DATA_ENV_VAR, str(tmp_path))
+    notebook = load_notebook(shipped_vocabulary=SHIPPED["vocabulary"])
+    cells = json.loads((helpers.REPO_ROOT / "notebooks" / NOTEBOOK).read_text())["cells"]
+    needing_text = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code" and
+                    any(mark in "".join(cell["source"]) for mark in ("nietzsche_path()", "{text_missing}"))]
+    for source in needing_text:  # the reading cell, then every cell that says it skipped
+        exec(compile(source, NOTEBOOK, "exec"), notebook)
+    printed = capsys.readouterr().out
+    assert notebook["have_text"] is False and notebook["index_to_char"] == SHIPPED["vocabulary"]
+    assert len(needing_text) >= 5 and printed.count(notebook["text_problem"]) == 1
 
 
 # ---------------------------------------------------------------- the model
@@ -177,7 +199,7 @@ def test_the_writing_panel_writes_a_new_text_per_press_and_refuses_unknown_chara
         if "🙂" in prime:
             raise ValueError("characters not in the vocabulary: ['🙂']")
 
-    panel = helpers.writing_panel(write, check, prime="The", temperature=0.5, top_k=10, length=40, seed=7,
+    panel = panels.writing_panel(write, check, prime="The", temperature=0.5, top_k=10, length=40, seed=7,
                                   largest_top_k=86)
     assert "The, seed 7" in capsys.readouterr().out  # the text a viewer without a kernel sees
     box, refusal, sliders, _, button, output = panel.children
@@ -256,7 +278,7 @@ def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path,
         fit, config = lever_fit(notebook, random_offset=True, average_last=3)
     helpers.seed_everything(1)
     fit(tiny_model(notebook), data, data, 3, tmp_path / "a", config, stop_after=1)
-    assert len(helpers.latest_epoch(tmp_path / "a")[1]["train"]) == 1
+    assert len(storage.latest_epoch(tmp_path / "a")[1]["train"]) == 1
     resumed = fit(tiny_model(notebook), data, data, 3, tmp_path / "a", config)  # a new kernel: fresh weights, replaced
     assert "resuming after epoch 1" in capsys.readouterr().out
     helpers.seed_everything(1)
@@ -427,7 +449,7 @@ def test_a_non_finite_loss_stops_training_naming_learning_rate_and_clip(tmp_path
         notebook["fit"](model, data, data, 2, tmp_path, config)
     assert "the training loss reached nan nats per character" in str(stopped.value)
     assert "lower LEARNING_RATE (now 0.002) or CLIP (now 1.0)" in str(stopped.value)
-    assert helpers.latest_epoch(tmp_path) is None  # nothing of the diverged run is kept
+    assert storage.latest_epoch(tmp_path) is None  # nothing of the diverged run is kept
 
 
 def test_an_exploding_loss_stops_training():
@@ -453,7 +475,7 @@ def test_the_comparison_trains_each_mode_and_records_a_divergence(tmp_path):
 def test_a_mode_the_shipped_weights_do_not_have_is_named_when_they_are_used(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GENMODELS_CHECKPOINT_DIR", str(tmp_path))
     notebook = load_notebook(MODE="gru", NUM_HIDDEN=256)
-    _, entry, source = helpers.choose_weights("char_lm", "char_lstm.params", notebook["run_config"]())
+    _, entry, source = storage.choose_weights("char_lm", "char_lstm.params", notebook["run_config"]())
     line = capsys.readouterr().out
     assert source == "shipped" and entry["config"]["mode"] == "lstm"
     assert "MODE = 'gru'" in line and "NUM_HIDDEN = 256" in line and "set TRAIN = True" in line
@@ -506,8 +528,8 @@ def test_the_runs_log_holds_the_shipped_run_and_how_each_was_made():
 
 def ship_tiny_weights(notebook, folder, monkeypatch, **config):
     """A tiny LSTM saved as weights/tiny.params in `folder`, its manifest entry claiming `config`."""
-    monkeypatch.setattr(helpers, "WEIGHTS_DIR", folder)
-    monkeypatch.setattr(helpers, "MANIFEST", folder / "manifest.json")
+    monkeypatch.setattr(storage, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(storage, "MANIFEST", folder / "manifest.json")
     tiny_model(notebook, vocab_size=12).save_parameters(str(folder / "tiny.params"))
     helpers.record_weights("tiny.params", vocabulary=list("abcdefghijkl"), config=config)
 
@@ -528,10 +550,7 @@ def test_weights_for_another_architecture_are_refused(notebook, tmp_path, monkey
 
 
 def test_shipped_lstm_reaches_the_target_on_the_validation_split(notebook, shipped):
-    try:
-        text = helpers.read_text(helpers.nietzsche_path(download=False))
-    except FileNotFoundError:
-        pytest.skip("the Nietzsche text is not available (set GENMODELS_DATA_DIR)")
+    text = helpers.read_text(storage.nietzsche_path())  # conftest skips this test without the text
     config = SHIPPED["config"]
     _, valid = helpers.split_by_position(helpers.encode(text, notebook["char_to_index"]), 0.1)
     valid_data = helpers.batchify(valid, config["batch_size"])

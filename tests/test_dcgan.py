@@ -4,16 +4,19 @@ import contextlib
 import io
 import itertools
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import helpers
+
+import storage
 from notebook_code import NOTEBOOKS, notebook_namespace
 
 NOTEBOOK = "03_dcgan_anime_faces.ipynb"
-SHIPPED = helpers.read_manifest().get("dcgan_generator.params")
+SHIPPED = storage.read_manifest().get("dcgan_generator.params")
 needs_shipped = pytest.mark.skipif(SHIPPED is None, reason="weights/dcgan_generator.params has no manifest entry")
 
 
@@ -103,7 +106,7 @@ def test_latent_vectors_repeat_for_a_seed_and_take_the_size_asked_for(notebook):
 def test_a_bad_parameter_is_refused_by_name_with_the_shipped_value_to_try(name, value):
     message = check_message(**{name: value})
     assert message.startswith(f"{name} = {value!r}")
-    shipped = helpers.shipped_config("dcgan_generator.params").get(name.lower())
+    shipped = storage.shipped_config("dcgan_generator.params").get(name.lower())
     assert (f"try {shipped!r}" in message) if shipped is not None else "True or False" in message
 
 
@@ -112,15 +115,16 @@ def test_fewer_images_than_one_batch_is_refused_before_training():
     assert "IMAGE_COUNT = 10" in message and "BATCH_SIZE = 64" in message
 
 
-def test_image_folder_that_is_missing_a_file_or_empty_is_refused(tmp_path):
-    missing = tmp_path / "nowhere"
-    assert check_message(IMAGE_FOLDER=str(missing)).startswith(f"IMAGE_FOLDER = {str(missing)!r} does not exist")
-    a_file = tmp_path / "faces.zip"
+def test_an_image_folder_missing_a_file_or_empty_stops_training_in_one_sentence_and_drawing_goes_on(tmp_path):
+    missing, a_file, empty = tmp_path / "nowhere", tmp_path / "faces.zip", tmp_path / "empty"
     a_file.write_bytes(b"")
-    assert check_message(IMAGE_FOLDER=str(a_file)).startswith(f"IMAGE_FOLDER = {str(a_file)!r} is a file, not a folder")
-    empty = tmp_path / "empty"
     empty.mkdir()
-    assert "holds no .jpg, .jpeg or .png files" in check_message(IMAGE_FOLDER=str(empty))
+    for folder in (missing, a_file, empty):
+        named = f"IMAGE_FOLDER = {str(folder)!r}"
+        assert check_message(IMAGE_FOLDER=str(folder), TRAIN=True).startswith(named)
+        run_tagged("parameter-checks", IMAGE_FOLDER=str(folder), TRAIN=False)  # drawing needs no images
+        namespace, printed = run_tagged("load-faces", IMAGE_FOLDER=str(folder), TRAIN=False)
+        assert namespace["have_faces"] is False and printed.count("\n") == 1 and named in printed
 
 
 def test_a_folder_with_fewer_images_than_one_batch_is_refused_early_and_after_loading(tmp_path):
@@ -129,7 +133,7 @@ def test_a_folder_with_fewer_images_than_one_batch_is_refused_early_and_after_lo
     for index in range(3):
         plt.imsave(tmp_path / f"face_{index}.png", np.random.RandomState(index).rand(64, 64, 3))
     early = check_message(IMAGE_FOLDER=str(tmp_path), TRAIN=True, BATCH_SIZE=64)  # the parameter checks
-    assert "holds 3 images, fewer than one batch (BATCH_SIZE = 64)" in early
+    assert early.startswith(f"IMAGE_FOLDER = {str(tmp_path)!r} holds 3 images") and "BATCH_SIZE = 64" in early
     message = check_message("load-faces", IMAGE_FOLDER=str(tmp_path), TRAIN=True, BATCH_SIZE=64)
     assert "gave 3 images, fewer than BATCH_SIZE = 64" in message  # counted again after decoding
 
@@ -137,7 +141,7 @@ def test_a_folder_with_fewer_images_than_one_batch_is_refused_early_and_after_lo
 def test_without_the_faces_default_mode_goes_on_and_training_stops_with_how_to_get_them(monkeypatch):
     def unavailable():
         raise helpers.DataUnavailable("the anime faces are not on disk; data/README.md says how to get them")
-    monkeypatch.setattr(helpers, "faces_folder", unavailable)
+    monkeypatch.setattr(storage, "faces_folder", unavailable)
     namespace, printed = run_tagged("load-faces", TRAIN=False, SMOKE=False)
     assert namespace["have_faces"] is False
     assert printed.count("\n") == 1 and "skipped loading the real faces" in printed and "data/README.md" in printed
@@ -309,12 +313,12 @@ def test_a_resumed_run_with_an_average_equals_an_uninterrupted_one(notebook, sma
             average = notebook["make_average"](generator, fixed)
             notebook["fit"](generator, discriminator, images, total, tmp_path / name, fixed, average=average)
         averages[name] = average
-        assert "average.params" in {path.name for path in helpers.latest_epoch(tmp_path / name)[0].iterdir()}
-    straight, resumed = (helpers.latest_epoch(tmp_path / name)[0] / "average.params" for name in averages)
-    assert helpers.sha256_of(straight) == helpers.sha256_of(resumed)
+        assert "average.params" in {path.name for path in storage.latest_epoch(tmp_path / name)[0].iterdir()}
+    straight, resumed = (storage.latest_epoch(tmp_path / name)[0] / "average.params" for name in averages)
+    assert storage.sha256_of(straight) == storage.sha256_of(resumed)
     assert (averages["straight"](fixed) == averages["resumed"](fixed)).asnumpy().all()
-    generator = helpers.latest_epoch(tmp_path / "straight")[0] / "generator.params"  # the average is not G
-    assert helpers.sha256_of(generator) != helpers.sha256_of(straight)
+    generator = storage.latest_epoch(tmp_path / "straight")[0] / "generator.params"  # the average is not G
+    assert storage.sha256_of(generator) != storage.sha256_of(straight)
 
 
 def test_resuming_with_other_parameters_is_refused_and_names_fresh_start(notebook, small_run, tmp_path):
@@ -360,7 +364,7 @@ def test_a_diverging_run_stops_with_a_message_naming_learning_rate(notebook, sma
 
 @needs_shipped
 def test_shipped_generator_is_deterministic_and_draws_eight_different_faces(notebook):
-    path, entry = helpers.verified_weights("dcgan_generator.params")
+    path, entry = storage.verified_weights("dcgan_generator.params")
     generator = notebook["load_generator"](path, entry)
     latent = notebook["latent_vectors"](8, seed=2017, size=entry["config"]["latent_size"])
     faces = generator(latent).asnumpy()
@@ -378,10 +382,18 @@ def test_weights_of_another_architecture_give_one_clear_error(notebook, tmp_path
     path = tmp_path / "dcgan_generator.params"
     other.save_parameters(str(path))
     entry = {"config": {"ngf": 8, "latent_size": 150}}
-    with pytest.raises(helpers.WeightsDamaged) as raised:
+    with pytest.raises(storage.WeightsDamaged) as raised:
         notebook["load_generator"](path, entry)
     message = str(raised.value)
     assert "is not a generator with NGF = 8 and LATENT_SIZE = 150" in message and "TRAIN = True" in message
+
+
+def test_the_spread_needs_two_images_and_one_gives_none_without_a_warning(notebook):
+    nd, spread = notebook["nd"], notebook["mean_pairwise_distance"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice", which made the share print as nan%
+        assert spread(nd.ones((1, 3, 64, 64))) is None
+    assert spread(nd.stack(nd.zeros((3, 64, 64)), nd.ones((3, 64, 64)))) == pytest.approx((3 * 64 * 64) ** 0.5)
 
 
 def test_thumbnail_frechet_distance_is_zero_for_the_same_images_and_grows_with_a_shift(notebook):

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 import helpers
+
+import storage
 import launch_distributed
 from notebook_code import notebook_namespace
 
@@ -236,7 +238,7 @@ def test_resuming_with_adam_is_refused_naming_the_optimizer(tmp_path):
                                   **{**SETTINGS, "OPTIMIZER": "adam"})
     index_to_char, _ = notebook["training_text"](SETTINGS["TEXT_CHARACTERS"])
     model = notebook["new_model"](len(index_to_char), [mx.cpu()])
-    helpers.save_epoch(tmp_path, 0, {"model.params": model.save_parameters}, {"epochs": [{}]})
+    storage.save_epoch(tmp_path, 0, {"model.params": model.save_parameters}, {"epochs": [{}]})
     with pytest.raises(helpers.ParameterError, match="OPTIMIZER"):
         notebook["resume"](model, tmp_path)
     assert notebook["resume"](model, None) == (0, {"epochs": []})
@@ -258,6 +260,15 @@ def test_the_exchange_benchmark_exchanges_the_notebooks_arrays(notebook):
     model.initialize(mx.init.Xavier())
     shapes = sorted(p.data().shape for p in model.collect_params().values())
     assert shapes == sorted(exchange_benchmark.model_shapes(86, **sizes))
+
+
+def test_every_number_the_reader_sets_has_an_upper_bound_in_the_rules(notebook):
+    # NUM_WORKERS = 100 would start 100 processes on a 2-core machine; SEED = 2**40 would reach NumPy
+    rules = notebook["RULES"]
+    assert all(rule[2] is not None for rule in rules.values() if isinstance(rule, tuple))
+    for name, value in (("NUM_WORKERS", 100), ("SEED", 2**40)):
+        with pytest.raises(helpers.ParameterError, match=f"^{name} = {value} "):
+            helpers.check_parameters({**{key: notebook[key] for key in rules}, name: value}, rules)
 
 
 def test_two_cpu_contexts_equal_one(notebook):
