@@ -13,6 +13,9 @@ DATA   ?=
 LAB_OPTIONS ?=
 # rounds of `make compare`: make compare ROUNDS=5 TORCH_PYTHON=...
 ROUNDS ?= 3
+# a Python that has torch, for `make compare` (torch is not a dependency of this project); make one with
+#   python3.11 -m venv ../torch-venv && ../torch-venv/bin/pip install torch
+TORCH_PYTHON ?=
 # one model only: make compare FIGURE=lstm_train (or dcgan_train); empty: both
 FIGURE ?=
 
@@ -60,8 +63,8 @@ figures: setup  ## redraw the diagrams in images/
 bench: setup  ## training and generation throughput of the shipped configurations, one line per figure
 	$(BIN)/python scripts/benchmark.py
 
-compare: setup  ## MXNet vs PyTorch side by side: make compare TORCH_PYTHON=/path/to/torch-venv/bin/python
-	$(if $(TORCH_PYTHON),,$(error set TORCH_PYTHON to a Python that has torch: make compare TORCH_PYTHON=/path/to/bin/python))
+compare: setup  ## MXNet vs PyTorch (scripts/pytorch_reference.py) side by side: make compare TORCH_PYTHON=../torch-venv/bin/python
+	$(if $(TORCH_PYTHON),,$(error set TORCH_PYTHON to a Python that has torch: python3.11 -m venv ../torch-venv && ../torch-venv/bin/pip install torch, then make compare TORCH_PYTHON=../torch-venv/bin/python))
 	$(BIN)/python scripts/benchmark.py $(FIGURE) --pytorch $(TORCH_PYTHON) --rounds $(ROUNDS)
 
 clean:

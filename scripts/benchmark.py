@@ -3,13 +3,16 @@
     python scripts/benchmark.py            # every figure but lstm_operators, one line each: name value unit
     python scripts/benchmark.py lstm_train # one of: matmul, lstm_train, dcgan_train, generation, step_cost,
                                            # lstm_operators
-    python scripts/benchmark.py --pytorch /path/to/torch-venv/bin/python --rounds 3
+    python scripts/benchmark.py --pytorch ../torch-venv/bin/python --rounds 3
                                            # MXNet vs PyTorch, side by side, alternating
     python scripts/benchmark.py lstm_train --pytorch ...   # the comparison of one model only
 
-The PyTorch side runs the team's reference script (../shared/bench/pytorch_reference.py, or
---reference PATH) with the interpreter of a separate environment that has torch; torch is not
-a dependency of this project.
+The PyTorch side runs scripts/pytorch_reference.py, the same two models in PyTorch, with the
+interpreter of a separate environment that has torch (python3.11 -m venv ../torch-venv &&
+../torch-venv/bin/pip install torch); torch is not a dependency of this project.
+
+The training figures are also given as a fraction of the best float32 matrix multiply this MXNet
+does: the faster of mx.nd.dot (the wheel's OpenBLAS) and oneDNN's FullyConnected, both measured.
 
 GENMODELS_MXNET_DEFAULT_THREADS=1 measures with MXNet's own OpenMP thread count instead of the
 one helpers.py sets (the number of cores), GENMODELS_MXNET_DEFAULT_ENGINE=1 with MXNet's default
@@ -19,7 +22,8 @@ Each figure runs in a child process of its own, so that its peak resident memory
 The models' sizes come from the manifest entries of the shipped weights in weights/, the data
 is the real data (see data/README.md), and every measurement follows a warm-up. The default run
 and the PyTorch comparison also keep their lines in logs/benchmark.json, with the date, the
-processor and the command, so the figures README quotes can be traced to a run.
+processor, the load average at start and end and the command, so the figures README quotes
+can be traced to a run.
 """
 import argparse
 import json
@@ -33,21 +37,27 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "notebooks")]
 import helpers  # noqa: E402  (sets the OpenMP thread count before mxnet is imported)
+import storage  # noqa: E402  (notebooks/storage.py: the manifest of the shipped weights, JSON written whole)
 from notebook_code import notebook_namespace  # noqa: E402
 
 LSTM_BATCHES, DCGAN_STEPS, ORIGINAL_CHARS, STATEFUL_CHARS = 30, 30, 100, 2000
 WARMUP = 3  # batches before the clock starts, on both sides of the PyTorch comparison
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "pytorch_reference.py"
+REFERENCE = Path(__file__).resolve().parent / "pytorch_reference.py"
 PYTORCH_FIGURES = ("lstm_train", "dcgan_train")  # the figures the PyTorch reference also measures
 LOG = Path(__file__).resolve().parent.parent / "logs" / "benchmark.json"
 
 
 def processor():
-    """The CPU's model name and whether it has AVX-512 (speeds here differ about 1.6x with it), from /proc/cpuinfo."""
+    """The CPU's model name, family and model numbers and vector extensions, from /proc/cpuinfo."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    return {"model_name": names[0] if names else "unknown", "avx512f": " avx512f" in info,
-            "cores": helpers.cpu_cores()}
+    fields = dict(line.split(":", 1) for line in info.splitlines()[:30] if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return {"model_name": fields.get("model name", "unknown"),
+            "family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
+            "avx512f": " avx512f" in info, "amx": " amx_tile" in info, "cores": helpers.cpu_cores()}
+
+
+LOAD_AT_START = os.getloadavg()
 
 
 def record(kind, lines):
@@ -55,8 +65,10 @@ def record(kind, lines):
     runs = json.loads(LOG.read_text()) if LOG.exists() else {}
     runs[kind] = {"figures": {line.split()[0]: " ".join(line.split()[1:]) for line in lines},
                   "processor": processor(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "load_average_1_5_15_min": {"start": [round(load, 2) for load in LOAD_AT_START],
+                                              "end": [round(load, 2) for load in os.getloadavg()]},
                   "command": " ".join(["python scripts/benchmark.py", *sys.argv[1:]])}
-    helpers.write_json(LOG, runs)
+    storage.write_json(LOG, runs)
 
 
 def peak_memory_mib():
@@ -65,10 +77,10 @@ def peak_memory_mib():
 
 
 def char_model_notebook():
-    entry = helpers.read_manifest()["char_lstm.params"]
+    entry = storage.read_manifest()["char_lstm.params"]
     vocabulary, config = entry["vocabulary"], entry["config"]
     notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"),
-                                  index_to_char=vocabulary, SEQ_LENGTH=config["seq_length"],
+                                  index_to_char=vocabulary, vocab_size=len(vocabulary), SEQ_LENGTH=config["seq_length"],
                                   BATCH_SIZE=config["batch_size"],
                                   char_to_index={char: index for index, char in enumerate(vocabulary)})
     return notebook, config
@@ -78,7 +90,7 @@ def lstm_training_setup():
     """Notebook 2's model at the shipped sizes on the real text, warmed up: what lstm_train times."""
     notebook, config = char_model_notebook()
     mx, gluon = notebook["mx"], notebook["gluon"]
-    text = helpers.read_text(helpers.nietzsche_path())
+    text = helpers.read_text(storage.nietzsche_path())
     indices = helpers.encode(text, notebook["char_to_index"])
     seq_length, batch_size = config["seq_length"], config["batch_size"]
     data = helpers.batchify(indices, batch_size, notebook["device"])
@@ -144,23 +156,23 @@ def lstm_operators():
         print(f"lstm_share_{group} {100 * total / everything:.1f} %")
 
     hidden, vocab_size = config["num_hidden"], len(notebook["index_to_char"])
-    large = dot_gflops(2048, 2048, 2048)
+    large = max(product_gflops(2048, 2048, 2048).values())
     kernel_flops = (lstm_flops_per_char(config, vocab_size) - 3 * 2 * hidden * vocab_size) * \
         LSTM_BATCHES * config["seq_length"] * config["batch_size"]  # the recurrent layers' part only
     kernel_gflops = kernel_flops / (grouped["rnn_kernels"] / 1000) / 1e9  # the profiler counts milliseconds
-    print(f"lstm_kernels_gflops {kernel_gflops:.1f} GFLOP/s, {kernel_gflops / large:.2f} of a 2048x2048 product")
-    print(f"recurrent_product_fraction {dot_gflops(config['batch_size'], hidden, 4 * hidden, 300) / large:.2f} "
-          f"of a 2048x2048 product")
+    print(f"lstm_kernels_gflops {kernel_gflops:.1f} GFLOP/s, {kernel_gflops / large:.2f} of the best 2048x2048 product")
+    recurrent = max(product_gflops(config["batch_size"], hidden, 4 * hidden, 300).values())
+    print(f"recurrent_product_fraction {recurrent / large:.2f} of the best 2048x2048 product")
 
 
 def dcgan_train():
-    entry = helpers.read_manifest()["dcgan_generator.params"]
+    entry = storage.read_manifest()["dcgan_generator.params"]
     config = entry["config"]
     notebook = notebook_namespace("03_dcgan_anime_faces.ipynb", also=("loss_function", "device"),
                                   LATENT_SIZE=config["latent_size"], BATCH_SIZE=config["batch_size"])
     mx, nd, gluon, device = notebook["mx"], notebook["nd"], notebook["gluon"], notebook["device"]
     batch_size = config["batch_size"]
-    images, _ = helpers.load_images(helpers.faces_folder(), limit=batch_size * 4)
+    images, _ = helpers.load_images(storage.faces_folder(), limit=batch_size * 4)
     images = images.as_in_context(device)
     generator, discriminator = notebook["make_generator"](config["ngf"]), notebook["make_discriminator"](config["ndf"])
     adam = {"learning_rate": config["learning_rate"], "beta1": config["beta1"]}
@@ -228,22 +240,47 @@ def dcgan_step_flops(generator, discriminator, latent_batch, real_batch, nn):
     return 2 * (generator_macs + discriminator_macs)
 
 
-def dot_gflops(rows, inner, columns, repeats=10):
-    """The best speed of `repeats` float32 products (rows x inner) by (inner x columns) through mx.nd.dot."""
+def products(a, b):
+    """a x b, as zero-argument functions, one per way this MXNet multiplies float32 matrices:
+    mx.nd.dot (the wheel's OpenBLAS) and oneDNN's FullyConnected, which takes b transposed."""
+    import mxnet as mx
+    weight = b.T.copy()  # transposed once, outside the clock
+    return {"dot": lambda: mx.nd.dot(a, b),
+            "fully_connected": lambda: mx.nd.FullyConnected(a, weight, no_bias=True, num_hidden=b.shape[1],
+                                                            flatten=False)}
+
+
+def product_gflops(rows, inner, columns, repeats=10):
+    """{way: GFLOP/s} of the best of `repeats` float32 products (rows x inner) by (inner x columns), each way."""
     import mxnet as mx
     a, b = mx.nd.random.uniform(shape=(rows, inner)), mx.nd.random.uniform(shape=(inner, columns))
-    mx.nd.dot(a, b).wait_to_read()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        mx.nd.dot(a, b).wait_to_read()
-        best = min(best, time.perf_counter() - started)
-    return 2 * rows * inner * columns / best / 1e9
+    rates = {}
+    for way, product in products(a, b).items():
+        product().wait_to_read()
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            product().wait_to_read()
+            best = min(best, time.perf_counter() - started)
+        rates[way] = 2 * rows * inner * columns / best / 1e9
+    return rates
 
 
 def matmul():
-    """The yardstick: the best speed of one large float32 matrix multiply through mx.nd.dot."""
-    print(f"matmul_gflops {dot_gflops(2048, 2048, 2048):.1f} GFLOP/s")
+    """The yardstick: one 2048x2048 float32 matrix multiply each way, and the faster of them."""
+    rates = product_gflops(2048, 2048, 2048)
+    for way, gflops in rates.items():
+        print(f"matmul_{way}_gflops {gflops:.1f} GFLOP/s")
+    best = max(rates, key=rates.get)
+    print(f"matmul_gflops {rates[best]:.1f} GFLOP/s, {best}, the faster")
+
+
+def fractions_of_matmul(lines):
+    """Each training's GFLOP/s over the best matrix multiply's, from the figures' `name value unit` lines."""
+    gflops = {line.split()[0][:-len("_gflops")]: float(line.split()[1])
+              for line in lines if line.split()[0].endswith("_gflops")}
+    return [f"{name}_vs_matmul {gflops[name] / gflops['matmul']:.2f} of the best matrix multiply's FLOP/s"
+            for name in ("lstm_train", "dcgan_train")]
 
 
 def generation():
@@ -251,7 +288,7 @@ def generation():
     model, _ = notebook["load_pretrained"]("char_lstm.params", notebook["index_to_char"])
     stepper = notebook["CharStepper"](model)
     stepper.hybridize(static_alloc=True, static_shape=True)
-    text = helpers.read_text(helpers.nietzsche_path())
+    text = helpers.read_text(storage.nietzsche_path())
     window_prompt = text[:config["seq_length"]]
     notebook["generate_like_original"](model, window_prompt, 5)
     notebook["generate"](model, stepper, window_prompt, 20, temperature=0)
@@ -292,9 +329,17 @@ FIGURES = {"matmul": matmul, "lstm_train": lstm_train, "dcgan_train": dcgan_trai
 BY_NAME_ONLY = ("lstm_operators",)  # a profile, not a throughput: left out of the default run
 
 
+def output_lines(command):
+    """The lines `command` prints; when it fails, what it wrote to stderr ends this process."""
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{finished.stderr.strip()}")
+    return finished.stdout.splitlines()
+
+
 def pytorch_arguments(figure):
     """The reference script's command line for the shipped configuration behind `figure`."""
-    manifest = helpers.read_manifest()
+    manifest = storage.read_manifest()
     if figure == "lstm_train":
         entry = manifest["char_lstm.params"]
         config = entry["config"]
@@ -306,7 +351,8 @@ def pytorch_arguments(figure):
     elif figure == "dcgan_train":
         config = manifest["dcgan_generator.params"]["config"]
         options = dict(batch=config["batch_size"], nz=config["latent_size"], ngf=config["ngf"],
-                       ndf=config["ndf"], batches=DCGAN_STEPS, warmup=WARMUP)
+                       ndf=config["ndf"], lr=config["learning_rate"], beta1=config["beta1"],
+                       batches=DCGAN_STEPS, warmup=WARMUP)
         model = "dcgan"
     else:
         raise ValueError(f"no PyTorch reference for {figure!r}; there is one for lstm_train and dcgan_train")
@@ -328,40 +374,50 @@ def ratio_summary(name, ratios):
             f"{name}_mxnet_over_pytorch_highest {max(ratios):.2f} x"]
 
 
-def compare_with_pytorch(torch_python, reference, rounds, figures=PYTORCH_FIGURES):
-    """Both frameworks back to back, alternating which goes first, `rounds` times per model."""
-    if not Path(reference).is_file():
-        raise FileNotFoundError(f"PyTorch reference script not found at {reference}; pass its path with --reference")
+def torch_problem(torch_python):
+    """None when `torch_python` imports torch, else one sentence saying what to do."""
+    try:
+        if subprocess.run([torch_python, "-c", "import torch"], capture_output=True).returncode == 0:
+            return None
+    except OSError:
+        pass
+    return (f"{torch_python} (TORCH_PYTHON, --pytorch) cannot import torch; make a venv that has it "
+            f"(python3.11 -m venv ../torch-venv && ../torch-venv/bin/pip install torch) and pass its bin/python")
+
+
+def compare_with_pytorch(torch_python, rounds, figures=PYTORCH_FIGURES):
+    """Both frameworks back to back, alternating which goes first, `rounds` times per model. The log
+    is written after every round (with the rounds done), so an interrupted comparison keeps what it measured."""
     runs = {"mxnet": lambda figure: [sys.executable, __file__, figure],
-            "pytorch": lambda figure: [torch_python, str(reference), *pytorch_arguments(figure)]}
+            "pytorch": lambda figure: [torch_python, str(REFERENCE), *pytorch_arguments(figure)]}
     ratios, lines = {figure: [] for figure in figures}, []
     for round_number in range(1, rounds + 1):
         for figure in ratios:
             rates = {}
             for framework in sorted(runs, reverse=round_number % 2 == 0):
-                line = subprocess.run(runs[framework](figure), check=True, capture_output=True,
-                                      text=True).stdout.splitlines()[0]
+                line = output_lines(runs[framework](figure))[0]
                 rates[framework] = float(line.split()[1]) if framework == "mxnet" else pytorch_rate(line)
                 lines.append(f"round{round_number}_{figure}_{framework} {rates[framework]:.1f} per s")
                 print(lines[-1], flush=True)
             ratios[figure].append(rates["mxnet"] / rates["pytorch"])
-    for figure, values in ratios.items():
-        lines += ratio_summary(figure, values)
-        print("\n".join(ratio_summary(figure, values)))
-    record("compare", lines)
+        summary = [f"rounds_done {round_number} of {rounds}"]
+        summary += [line for figure, values in ratios.items() for line in ratio_summary(figure, values)]
+        record("compare", lines + summary)
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="one figure only (default: all but lstm_operators)")
     parser.add_argument("--pytorch", metavar="PYTHON", help="a Python that has torch: compare with PyTorch")
-    parser.add_argument("--reference", default=REFERENCE, help="the PyTorch reference script")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the PyTorch comparison")
     arguments = parser.parse_args()
     if arguments.pytorch:
         if arguments.figure not in (None, *PYTORCH_FIGURES):
             parser.error(f"there is no PyTorch reference for {arguments.figure}; compare lstm_train or dcgan_train")
-        compare_with_pytorch(arguments.pytorch, arguments.reference, arguments.rounds,
+        if torch_problem(arguments.pytorch):
+            parser.error(torch_problem(arguments.pytorch))
+        compare_with_pytorch(arguments.pytorch, arguments.rounds,
                              [arguments.figure] if arguments.figure else PYTORCH_FIGURES)
     elif arguments.figure:
         FIGURES[arguments.figure]()
@@ -369,15 +425,9 @@ if __name__ == "__main__":
         everything = [f"threads {os.environ.get('OMP_NUM_THREADS', 'default')} OpenMP",
                       f"engine {os.environ.get('MXNET_ENGINE_TYPE', 'default')} MXNet"]
         print("\n".join(everything))
-        gflops = {}
         for name in (name for name in FIGURES if name not in BY_NAME_ONLY):
-            lines = subprocess.run([sys.executable, __file__, name], check=True, capture_output=True,
-                                   text=True).stdout.splitlines()
+            lines = output_lines([sys.executable, __file__, name])
             print("\n".join(lines), flush=True)
             everything += lines
-            gflops.update((line.split()[0][:-len("_gflops")], float(line.split()[1]))
-                          for line in lines if line.split()[0].endswith("_gflops"))
-        for name in ("lstm_train", "dcgan_train"):
-            everything.append(f"{name}_vs_matmul {gflops[name] / gflops['matmul']:.2f} of the matrix multiply's FLOP/s")
-            print(everything[-1])
-        record("bench", everything)
+        print("\n".join(fractions_of_matmul(everything)))
+        record("bench", everything + fractions_of_matmul(everything))
