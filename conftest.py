@@ -56,13 +56,12 @@ NEEDS_DATA = [
                                    "test_resuming_with_adam_is_refused_naming_the_optimizer"}),
     ("test_distributed_netns.py", TEXT, {"single_process", "test_without_port_the_same_firewall_stops_the_job"}),
     ("test_char_language_model.py", TEXT, {"test_shipped_lstm_reaches_the_target_on_the_validation_split"}),
-    ("test_helpers.py", TEXT, {"test_real_nietzsche_text_has_600901_characters_and_86_vocabulary_entries"}),
-    ("test_helpers.py", FACES, {"test_real_faces_folder_loads_a_few_faces"}),
+    ("test_helpers.py", TEXT, {"test_the_real_text_has_600901_characters_and_86_vocabulary_entries"}),
 ]
 
 
 def data_folders(environ=os.environ):
-    """Where helpers looks for data: $GENMODELS_DATA_DIR (if set), then the repository's data/."""
+    """Where storage looks for data: $GENMODELS_DATA_DIR (if set), then the repository's data/."""
     folders = [Path(environ["GENMODELS_DATA_DIR"]).expanduser()] if environ.get("GENMODELS_DATA_DIR") else []
     return folders + [ROOT / "data"]
 

@@ -111,21 +111,21 @@ def fit_with_levers(notebook, model, train_data, valid_data, epochs, folder, con
     From epoch `epochs - average_last + 1` on, the weights at each epoch's end also go into a running
     mean, scored after each of those epochs (history["valid_average"], and average.params beside
     the epoch's checkpoint)."""
-    nd, np, helpers_ = notebook["nd"], notebook["np"], notebook["helpers"]
+    nd, np = notebook["nd"], notebook["np"]
     seq_length, batch_size, average_last = notebook["SEQ_LENGTH"], notebook["BATCH_SIZE"], config["average_last"]
     batches_per_epoch = (train_data.shape[0] - 1) // seq_length
     trainer = notebook["make_trainer"](model, notebook["LEARNING_RATE"], epochs * batches_per_epoch)
     trainer.optimizer.wd = config["weight_decay"]  # Adam's L2 penalty, added to every gradient
     model.hybridize(static_alloc=True, static_shape=True)
-    record = helpers_.resume(folder, {"model": model}, {"trainer": trainer}, config, epochs, ctx=train_data.context) \
+    record = storage.resume(folder, {"model": model}, {"trainer": trainer}, config, epochs, ctx=train_data.context) \
         or {"train": [], "valid": [], "seconds": [], "chars_per_s": [], "config": config}
     record.setdefault("valid_average", [])
-    latest = helpers_.latest_epoch(folder)
+    latest = storage.latest_epoch(folder)
     average_file = latest[0] / "average.params" if latest else None
     average = nd.load(str(average_file)) if average_file and average_file.is_file() else None
     first_averaged = max(1, epochs - average_last + 1) if average_last > 1 else epochs + 1
     for epoch in range(len(record["train"]), min(epochs, stop_after or epochs)):
-        helpers_.seed_everything(helpers_.epoch_seed(notebook["SEED"], epoch))
+        helpers.seed_everything(helpers.epoch_seed(notebook["SEED"], epoch))
         offset = int(np.random.randint(seq_length)) if config["random_offset"] else 0
         windows = len(range(offset, train_data.shape[0] - seq_length, seq_length))
         started = time.perf_counter()
@@ -144,7 +144,7 @@ def fit_with_levers(notebook, model, train_data, valid_data, epochs, folder, con
         record["valid"].append(valid_loss)
         record["seconds"].append(time.perf_counter() - started)
         record["best_epoch"] = int(np.argmin(record["valid"])) + 1
-        helpers_.save_epoch(folder, epoch + 1, files, record)
+        storage.save_epoch(folder, epoch + 1, files, record)
         averaged = f", mean of the last {len(record['valid_average'])} {record['valid_average'][-1]:.4f}" \
             if record["valid_average"] else ""
         print(f"epoch {epoch + 1}: train {train_loss:.3f}, validation {valid_loss:.4f} nats{averaged}, "

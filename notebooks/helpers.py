@@ -121,7 +121,7 @@ def check_parameters(values, rules, shipped=None):
     The hint is the shipped weights' value (`shipped`, keys in lower case). Raises ParameterError."""
     for name, rule in rules.items():
         value, hint = values[name], (shipped or {}).get(name.lower())
-        hint = f"; the shipped run uses {hint!r}" if hint is not None else ""
+        hint = f"; try {hint!r}" if hint is not None else ""
         if rule is bool:
             check(isinstance(value, bool), f"{name} = {value!r} must be True or False")
         elif isinstance(rule, (set, frozenset)):
@@ -149,22 +149,20 @@ def smoke_test():
 
 def apply_smoke(values, **small):
     """In a quick test run (smoke_test()), set the parameters in `small` in `values` (a notebook's
-    globals()) and print one line saying so. Returns smoke_test()."""
-    if not smoke_test():
-        return False
-    values.update(small)
-    print("smoke test: " + ", ".join(f"{name} = {value!r}" for name, value in small.items()))
-    return True
+    globals()) and print one line saying so."""
+    if smoke_test():
+        values.update(small)
+        print("smoke test: " + ", ".join(f"{name} = {value!r}" for name, value in small.items()))
 
 
-def check_loss(loss, where, **knobs):
+def check_loss(loss, where, explode_above=None, **knobs):
     """The loss as a float, or TrainingDiverged naming `where` ("epoch 3") and the `knobs` to lower
-    (LEARNING_RATE=LEARNING_RATE, ...) when it is not a finite number."""
+    (LEARNING_RATE=LEARNING_RATE, ...) when it is not a finite number or is above `explode_above`."""
     loss = float(loss)
-    if math.isfinite(loss):
+    if math.isfinite(loss) and (explode_above is None or loss <= explode_above):
         return loss
     settings = " or ".join(f"{name} (now {value})" for name, value in knobs.items()) or "the learning rate"
-    raise TrainingDiverged(f"the training loss became {loss} at {where}, so the run diverged; lower "
+    raise TrainingDiverged(f"the training loss became {loss:.6g} at {where}, so the run diverged; lower "
                            f"{settings} in the parameters cell and train again with FRESH_START = True")
 
 
@@ -269,12 +267,21 @@ def detach(hidden):
 # ---------------------------------------------------------------- images
 
 def list_images(folder):
-    """The .jpg, .jpeg and .png files under `folder`, recursively (links followed), sorted."""
+    """The .jpg, .jpeg and .png files under `folder`, recursively (links followed, each folder once), sorted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataUnavailable(f"image folder {shown_path(folder)} is not a folder; put the faces in "
                               f"data/{FACES_FOLDER} or set {DATA_ENV_VAR}")
-    files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+    files, seen = [], set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        status = os.stat(root)
+        if (status.st_dev, status.st_ino) in seen:  # a link loop, or a second way into one folder
+            folders[:] = []
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        files += [Path(root, name) for name in names
+                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and Path(root, name).is_file()]
+    files.sort()
     if not files:
         raise DataUnavailable(f"image folder {shown_path(folder)} holds no .jpg, .jpeg or .png files; put faces there")
     return files
@@ -332,7 +339,8 @@ def load_images(folder, size=64, limit=None):
                               "put readable .jpg or .png faces there")
     images = mx.nd.empty((count, 3, size, size))
     for start in range(0, count, 4096):
-        images[start:start + 4096] = mx.nd.array(pixels[start:start + 4096], dtype=np.uint8).astype("float32") / 127.5 - 1
+        chunk = pixels[start:min(start + 4096, count)]
+        images[start:start + len(chunk)] = mx.nd.array(chunk, dtype=np.uint8).astype("float32") / 127.5 - 1
     return images, skipped
 
 

@@ -48,10 +48,10 @@ def drawing_panel(draw_faces, walk, count=16):
                                "text/plain": "a drawing panel: run the cell in Jupyter to move its sliders"})
 
 
-def writing_panel(write, check_prime, prime, temperature, top_k, length, seed, largest_top_k):
+def writing_panel(write, check, prime, temperature, top_k, length, seed, largest_top_k):
     """Notebook 2's panel: a box for the beginning, sliders for temperature, top-k (`largest_top_k`
     means all characters) and length, and a Write button showing write(prime, temperature, top_k,
-    length, seed) with the next seed. A beginning check_prime refuses (ValueError) is named under the
+    length, seed) with the next seed. A beginning check refuses (ValueError) is named under the
     box. Also prints one text with the starting values, for viewers without a kernel."""
     import ipywidgets as widgets
 
@@ -65,7 +65,7 @@ def writing_panel(write, check_prime, prime, temperature, top_k, length, seed, l
 
     def refused(beginning):
         try:
-            check_prime(beginning)
+            check(beginning)
         except ValueError as error:
             refusal.value = str(error)
             return True

@@ -231,9 +231,9 @@ def load_weights(network, path, ctx=None):
     try:
         network.load_parameters(str(path), ctx=ctx)
     except (mx.base.MXNetError, AssertionError, ValueError, KeyError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]  # MXNet's last line says why
         raise WeightsDamaged(f"{shown_path(path)} does not fit the network the parameters cell describes "
-                             f"({first}); set the parameters back to the ones it was trained with, or "
+                             f"({reason}); set the parameters back to the ones it was trained with, or "
                              "restore it with git checkout weights/") from None
     return network
 
@@ -264,31 +264,35 @@ def download_faces(url=None):
     works too) with a progress bar. Its faces/ members go, through tarfile's "data" filter and a
     size cap, into a temporary folder, hashed as they are written; that folder is renamed into place
     only when it holds exactly the listed faces. Any failure keeps nothing and says why in one line."""
-    import pooch
-
     target = helpers.REPO_ROOT / "data" / DOWNLOADED_FACES
     expected, url = face_checksums(), url or os.environ.get(FACES_URL_ENV_VAR) or FACES_URL
     manual = (f"download {FACES_URL} by hand and unpack its faces/ folder into data/anime-faces/, or set "
               f"{DATA_ENV_VAR} to a folder holding {FACES_FOLDER} (data/README.md)")
     with writing(target.parent, needed=300e6):
         target.parent.mkdir(parents=True, exist_ok=True)
-        for abandoned in target.parent.glob(".faces-*"):  # left by a download that was killed
-            shutil.rmtree(abandoned, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=".faces-", dir=target.parent))
-        try:
-            if "://" in url:
-                pooch.get_logger().setLevel("WARNING")
-                archive = pooch.retrieve(url, None, fname="faces.tar.gz", path=staging, progressbar=True)
-            else:
-                archive = Path(url).expanduser()
-            _unpack_faces(archive, staging / "faces", expected)
-            Path(archive).unlink() if Path(archive).parent == staging else None
-            os.rename(staging / "faces", target)
-        except Exception as error:
-            problem = error if isinstance(error, DataUnavailable) else one_line(error)
-            raise DataUnavailable(f"the faces from {url} were not kept: {problem}; run again, or {manual}") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with filelock.FileLock(target.parent / ".faces.lock"):  # one download at a time; a second one waits
+            if target.is_dir():
+                return target  # the other download finished first
+            for abandoned in target.parent.glob(".faces-*"):  # left by a download that was killed
+                shutil.rmtree(abandoned, ignore_errors=True)
+            staging = Path(tempfile.mkdtemp(prefix=".faces-", dir=target.parent))
+            try:
+                if "://" in url:
+                    pooch.get_logger().setLevel("WARNING")
+                    archive = pooch.retrieve(url, None, fname="faces.tar.gz", path=staging, progressbar=True)
+                else:
+                    archive = Path(url).expanduser()
+                _unpack_faces(archive, staging / "faces", expected)
+                os.rename(staging / "faces", target)
+            except Exception as error:
+                if getattr(error, "errno", None) in FULL_DISK:
+                    raise  # writing() says it: the folder, its free space, what is needed
+                problem = error if isinstance(error, DataUnavailable) else one_line(error)
+                if "IncompleteRead" in str(problem) or "ChunkedEncodingError" in type(error).__name__:
+                    problem = f"the download was cut short, so the archive is truncated ({problem})"
+                raise DataUnavailable(f"the faces from {url} were not kept: {problem}; run again, or {manual}") from None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     print(f"downloaded and verified {len(expected):,} faces into {shown_path(target)}")
     return target
 
@@ -320,6 +324,8 @@ def _unpack_faces(archive, folder, expected):
     except getattr(tarfile, "FilterError", ()) as error:
         refuse(f"it holds an unsafe member ({error})")
     except (EOFError, tarfile.TarError, OSError) as error:
+        if getattr(error, "errno", None) in FULL_DISK:
+            raise
         refuse(f"the archive is truncated or not a gzip-compressed tar ({one_line(error)})")
     missing = sorted(set(expected) - written)
     if missing:
@@ -396,6 +402,7 @@ def _save_folder(target, writers, record, record_name=RECORD):
     beside `target`, then rename it onto `target`: the folder is complete or absent."""
     earlier = max((folder_size(path) for path in _epochs(target.parent).values()), default=0)
     with writing(target.parent, needed=earlier):
+        target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
         try:
             for file_name, write in writers.items():

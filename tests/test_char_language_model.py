@@ -531,7 +531,8 @@ def ship_tiny_weights(notebook, folder, monkeypatch, **config):
     monkeypatch.setattr(storage, "WEIGHTS_DIR", folder)
     monkeypatch.setattr(storage, "MANIFEST", folder / "manifest.json")
     tiny_model(notebook, vocab_size=12).save_parameters(str(folder / "tiny.params"))
-    helpers.record_weights("tiny.params", vocabulary=list("abcdefghijkl"), config=config)
+    storage.write_json(folder / "manifest.json", {"tiny.params": {
+        "vocabulary": list("abcdefghijkl"), "config": config, "sha256": storage.sha256_of(folder / "tiny.params")}})
 
 
 def test_weights_for_another_vocabulary_are_refused(notebook, tmp_path, monkeypatch):

@@ -16,15 +16,16 @@ import textwrap
 import pytest
 
 import helpers
+import storage
 
 RUN = textwrap.dedent("""
     import os, signal, sys
     sys.path[:0] = [{notebooks!r}, {scripts!r}]
-    import helpers
+    import helpers, storage
     from notebook_code import notebook_namespace
 
     folder, kill_at = sys.argv[1], sys.argv[2]
-    vocabulary = helpers.read_manifest()["char_lstm.params"]["vocabulary"]
+    vocabulary = storage.read_manifest()["char_lstm.params"]["vocabulary"]
     notebook = notebook_namespace("02_char_language_model.ipynb", also=("loss_function", "device"),
                                   index_to_char=vocabulary[:12], vocab_size=12, SEQ_LENGTH=10, BATCH_SIZE=4,
                                   char_to_index={{char: index for index, char in enumerate(vocabulary[:12])}})
@@ -54,13 +55,13 @@ RUN = textwrap.dedent("""
             return train_one_epoch(model, trainer, data, seq_length, batch_size, DyingProgress(progress), offset)
         notebook["train_one_epoch"] = dying_epoch
     if kill_at == "mid-checkpoint":  # epoch 2's weights written, its trainer state not yet
-        save_epoch = helpers.save_epoch
+        save_epoch = storage.save_epoch
 
         def dying_save(folder, epoch, writers, record):
             if epoch == 2:
                 writers = dict(writers, **{{"trainer.states": lambda path: die()}})
             return save_epoch(folder, epoch, writers, record)
-        helpers.save_epoch = dying_save
+        storage.save_epoch = dying_save
 
     helpers.seed_everything(1)
     model = notebook["GluonRNNModel"]("lstm", 12, num_embed=4, num_hidden=8, num_layers=2, dropout=0.1)
@@ -82,7 +83,7 @@ def digest(path):
 
 
 def shipped_state():
-    return {path.name: digest(path) for path in sorted(helpers.WEIGHTS_DIR.iterdir()) if path.is_file()}
+    return {path.name: digest(path) for path in sorted(storage.WEIGHTS_DIR.iterdir()) if path.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_a_killed_run_resumes_to_the_same_weights(script, uninterrupted, tmp_pat
     before = shipped_state()
     killed = run(script, tmp_path, kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert helpers.latest_epoch(tmp_path)[1]["train"].__len__() == 1  # epoch 2 never became a checkpoint
+    assert storage.latest_epoch(tmp_path)[1]["train"].__len__() == 1  # epoch 2 never became a checkpoint
     assert not (tmp_path / "epoch-0002").exists()
 
     resumed = run(script, tmp_path)

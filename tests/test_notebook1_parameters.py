@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import helpers
+
+import storage
 from notebook_code import NOTEBOOKS, notebook_namespace
 
 NOTEBOOK = "01_generative_vs_discriminative.ipynb"
@@ -25,7 +27,7 @@ def validate(monkeypatch, **parameters):
     """Run the parameters cell, override `parameters`, run the checking cell (not in smoke mode);
     returns the namespace."""
     monkeypatch.setenv(helpers.SMOKE_ENV_VAR, "0")
-    namespace = {"helpers": helpers}
+    namespace = {"helpers": helpers, "storage": storage}
     exec(tagged_source("parameters"), namespace)
     namespace.update(parameters)
     exec(tagged_source("validation"), namespace)
@@ -34,7 +36,7 @@ def validate(monkeypatch, **parameters):
 
 def notebook_config(**parameters):
     """The `config` dict the notebook passes to choose_weights, built from the notebook's own line."""
-    namespace = {"helpers": helpers}
+    namespace = {"helpers": helpers, "storage": storage}
     exec(tagged_source("parameters"), namespace)
     namespace.update(parameters)
     source = next("".join(cell["source"]) for cell in cells() if "config = dict(" in "".join(cell["source"]))
@@ -47,7 +49,7 @@ def notebook_config(**parameters):
 
 @pytest.fixture(scope="module")
 def notebook():
-    vocabulary = helpers.read_manifest()[WEIGHTS_FILE]["vocabulary"]
+    vocabulary = storage.read_manifest()[WEIGHTS_FILE]["vocabulary"]
     from mxnet import gluon
     return notebook_namespace(NOTEBOOK, also=("device",), index_to_char=vocabulary,
                               char_to_index={char: index for index, char in enumerate(vocabulary)},
@@ -57,13 +59,13 @@ def notebook():
 
 @pytest.fixture(scope="module")
 def shipped_net(notebook):
-    path, entry = helpers.verified_weights(WEIGHTS_FILE)
+    path, entry = storage.verified_weights(WEIGHTS_FILE)
     return notebook["load_trained_net"](path, entry)
 
 
 # ---------------------------------------------------------------- the checking cell
 
-SHIPPED_CONFIG = helpers.shipped_config(WEIGHTS_FILE)
+SHIPPED_CONFIG = storage.shipped_config(WEIGHTS_FILE)
 
 
 def test_the_defaults_pass_and_are_the_shipped_configuration(monkeypatch):
@@ -72,7 +74,7 @@ def test_the_defaults_pass_and_are_the_shipped_configuration(monkeypatch):
 
 
 def test_every_parameter_but_the_prompts_has_a_rule(monkeypatch):
-    namespace = {"helpers": helpers}
+    namespace = {"helpers": helpers, "storage": storage}
     exec(tagged_source("parameters"), namespace)
     parameters = {name for name in namespace if name.isupper()}
     assert set(validate(monkeypatch)["RULES"]) == parameters - {"PROMPTS"}  # PROMPTS: read prompt by prompt
@@ -132,7 +134,7 @@ def test_a_texts_log_probability_is_the_sum_over_its_characters(notebook, shippe
 
 def test_a_size_the_shipped_weights_do_not_have_is_named_with_the_way_out(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("GENMODELS_CHECKPOINT_DIR", str(tmp_path))  # no experiment of the reader's
-    _, _, source = helpers.choose_weights("unrolled_rnn", WEIGHTS_FILE, notebook_config(HIDDEN_SIZE=64))
+    _, _, source = storage.choose_weights("unrolled_rnn", WEIGHTS_FILE, notebook_config(HIDDEN_SIZE=64))
     printed = capsys.readouterr().out
     assert source == "shipped" and printed.count("\n") == 1
     assert "HIDDEN_SIZE = 64" in printed and "TRAIN = True" in printed
@@ -140,13 +142,13 @@ def test_a_size_the_shipped_weights_do_not_have_is_named_with_the_way_out(monkey
 
 def test_the_default_parameters_use_the_shipped_weights_as_they_are(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("GENMODELS_CHECKPOINT_DIR", str(tmp_path))
-    _, _, source = helpers.choose_weights("unrolled_rnn", WEIGHTS_FILE, notebook_config())
+    _, _, source = storage.choose_weights("unrolled_rnn", WEIGHTS_FILE, notebook_config())
     assert source == "shipped"
     assert "differ" not in capsys.readouterr().out
 
 
 def test_weights_of_another_shape_are_one_sentence(notebook, tmp_path):
-    path, entry = helpers.verified_weights(WEIGHTS_FILE)
+    path, entry = storage.verified_weights(WEIGHTS_FILE)
     wrong = {**entry, "config": {**entry["config"], "hidden_size": 128}}
     with pytest.raises(helpers.ParameterError, match=r"HIDDEN_SIZE = 128.*git checkout weights/"):
         notebook["load_trained_net"](path, wrong)

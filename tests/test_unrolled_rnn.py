@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 
 import helpers
+
+import storage
 from notebook_code import notebook_namespace
 
-SHIPPED = helpers.read_manifest().get("unrolled_rnn.params")
+SHIPPED = storage.read_manifest().get("unrolled_rnn.params")
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,7 @@ def notebook():
 
 @pytest.fixture(scope="module")
 def shipped_net(notebook):
-    return notebook["load_trained_net"](*helpers.verified_weights("unrolled_rnn.params"))
+    return notebook["load_trained_net"](*storage.verified_weights("unrolled_rnn.params"))
 
 
 def test_three_characters_in_one_score_per_vocabulary_entry_out(notebook):
