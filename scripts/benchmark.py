@@ -298,7 +298,7 @@ def generation():
     started = time.perf_counter()
     notebook["generate"](model, stepper, window_prompt, STATEFUL_CHARS, temperature=0)
     stateful = STATEFUL_CHARS / (time.perf_counter() - started)
-    print(f"generate_original_chars_per_s {original:.0f} chars/s")
+    print(f"generate_original_chars_per_s {original:.1f} chars/s")  # a few per second: a decimal
     print(f"generate_stateful_chars_per_s {stateful:.0f} chars/s")
     print(f"generate_speedup {stateful / original:.1f} x")
     print(f"generate_peak_rss {peak_memory_mib():.0f} MiB")
