@@ -148,6 +148,23 @@ def pytest_sessionstart(session):
            for path in sorted((ROOT / "notebooks").glob("*.ipynb"))]
 
 
+@pytest.fixture
+def fake_weights_repo(tmp_path, monkeypatch):
+    """A repository root under tmp_path with an empty weights/, checkpoints beside it: for the tests
+    of storage.py and of make train's publishing, which must never touch the real weights/."""
+    import helpers
+    import storage
+
+    repo = tmp_path / "repo"
+    (repo / "weights").mkdir(parents=True)
+    monkeypatch.setattr(helpers, "REPO_ROOT", repo)
+    monkeypatch.setattr(storage, "WEIGHTS_DIR", repo / "weights")
+    monkeypatch.setattr(storage, "MANIFEST", repo / "weights" / "manifest.json")
+    monkeypatch.setenv(storage.CHECKPOINT_ENV_VAR, str(tmp_path / "checkpoints"))
+    monkeypatch.delenv(storage.EXPERIMENT_LOG_ENV_VAR, raising=False)
+    return repo
+
+
 def pytest_report_header(config):
     if _REPLACED:
         names = ", ".join(Path(name).name for name in _REPLACED)

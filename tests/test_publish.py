@@ -24,15 +24,8 @@ CONFIG = {"mode": "lstm", "num_hidden": 512, "learning_rate": 0.002}
 
 
 @pytest.fixture(autouse=True)
-def fake_repo(tmp_path, monkeypatch):
-    repo = tmp_path / "repo"
-    (repo / "weights").mkdir(parents=True)
-    monkeypatch.setattr(helpers, "REPO_ROOT", repo)
-    monkeypatch.setattr(storage, "WEIGHTS_DIR", repo / "weights")
-    monkeypatch.setattr(storage, "MANIFEST", repo / "weights" / "manifest.json")
-    monkeypatch.setenv(storage.CHECKPOINT_ENV_VAR, str(tmp_path / "checkpoints"))
-    monkeypatch.delenv(storage.EXPERIMENT_LOG_ENV_VAR, raising=False)
-    return repo
+def fake_repo(fake_weights_repo):
+    return fake_weights_repo
 
 
 def snapshot(folder):
