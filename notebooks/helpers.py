@@ -219,7 +219,8 @@ def encode(text, char_to_index):
     """The indices of `text` as int32; ValueError naming characters the vocabulary lacks."""
     unknown = sorted(set(text) - set(char_to_index))
     if unknown:
-        raise ValueError(f"characters not in the vocabulary: {unknown!r}; use only characters that occur in the training text")
+        raise ValueError(f"characters not in the vocabulary: {unknown!r}; "
+                         "use only characters that occur in the training text")
     return np.array([char_to_index[char] for char in text], dtype=np.int32)
 
 

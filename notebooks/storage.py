@@ -74,8 +74,9 @@ def writing(folder, needed=0):
         yield
     except (OSError, mx.base.MXNetError) as error:
         code = getattr(error, "errno", None)
-        if isinstance(error, mx.base.MXNetError):
-            code = errno.ENOSPC if "Write incomplete" in str(error) else errno.EACCES if "Check failed: fo" in str(error) else None
+        if isinstance(error, mx.base.MXNetError):  # dmlc's file stream: a short write, or a file it cannot open
+            text = str(error)
+            code = errno.ENOSPC if "Write incomplete" in text else errno.EACCES if "Check failed: fo" in text else None
         if code not in FULL_DISK:
             raise
         existing = Path(folder)
@@ -290,7 +291,8 @@ def download_faces(url=None):
                 problem = error if isinstance(error, DataUnavailable) else one_line(error)
                 if "IncompleteRead" in str(problem) or "ChunkedEncodingError" in type(error).__name__:
                     problem = f"the download was cut short, so the archive is truncated ({problem})"
-                raise DataUnavailable(f"the faces from {url} were not kept: {problem}; run again, or {manual}") from None
+                raise DataUnavailable(f"the faces from {url} were not kept: {problem}; run again, or {manual}") \
+                    from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     print(f"downloaded and verified {len(expected):,} faces into {shown_path(target)}")
@@ -463,8 +465,9 @@ def resume(folder, networks, trainers, config, epochs, ctx=None):
     if latest is None:
         return None
     path, record = latest
-    changed = [f"{key.upper()} = {record.get('config', {}).get(key)!r} there, {value!r} here"
-               for key, value in _plain(config).items() if key != "epochs" and record.get("config", {}).get(key) != value]
+    saved = record.get("config", {})
+    changed = [f"{key.upper()} = {saved.get(key)!r} there, {value!r} here"
+               for key, value in _plain(config).items() if key != "epochs" and saved.get(key) != value]
     check(not changed, f"{shown_path(folder)} holds a run with other parameters ({'; '.join(changed)}); set them "
                        "back to resume it, or FRESH_START = True to discard it")
     check(record["epoch"] <= epochs, f"{shown_path(folder)} holds {record['epoch']} epochs, more than EPOCHS = "
@@ -499,7 +502,8 @@ def read_experiment(folder):
         return None
     try:
         saved = json.loads((Path(folder) / EXPERIMENT_RECORD).read_text(encoding="utf-8"))
-        return {file_name: dict(entry, sha256=saved["sha256"][file_name]) for file_name, entry in saved["entries"].items()}
+        return {file_name: dict(entry, sha256=saved["sha256"][file_name])
+                for file_name, entry in saved["entries"].items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         raise WeightsDamaged(f"{shown_path(folder)} is damaged; delete it and train again (TRAIN = True)") from None
 
