@@ -61,6 +61,15 @@ def sha256_of(path):
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
+def flush_to_disk(path):
+    """fsync a file or a folder, so that a rename after it never exposes an empty file after a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def folder_size(folder):
     return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
@@ -101,8 +110,7 @@ def atomic_write(path, write):
         os.close(descriptor)
         try:
             write(temporary)
-            with open(temporary, "rb+") as written:
-                os.fsync(written.fileno())
+            flush_to_disk(temporary)
             os.replace(temporary, path)
         finally:
             Path(temporary).unlink(missing_ok=True)
@@ -140,9 +148,7 @@ def nietzsche_path():
     file and cannot be downloaded: the notebooks then go on from the shipped weights."""
     found = [folder / NIETZSCHE_FILE for folder in data_dirs() if (folder / NIETZSCHE_FILE).is_file()]
     if found:
-        with open(found[0], "rb") as stream:
-            actual = hashlib.file_digest(stream, "sha256").hexdigest()
-        if actual != NIETZSCHE_SHA256:
+        if sha256_of(found[0]) != NIETZSCHE_SHA256:
             raise DataUnavailable(f"{shown_path(found[0])} is not the expected text (damaged, empty or another "
                                   "file: its SHA-256 differs); delete it and run again to download it")
         return found[0]
@@ -336,12 +342,17 @@ def _unpack_faces(archive, folder, expected):
 
 # ---------------------------------------------------------------- checkpoints: a run never loses work
 
-def checkpoint_dir(name):
-    """<checkpoints root>/<name>, created; the root is $GENMODELS_CHECKPOINT_DIR or checkpoints/."""
+def checkpoint_path(name):
+    """<checkpoints root>/<name>, not created: the root is $GENMODELS_CHECKPOINT_DIR or checkpoints/."""
     check(name and not Path(name).is_absolute() and ".." not in Path(name).parts,
           f"checkpoint name {name!r} must be a plain folder name such as 'char_lm'")
     root = os.environ.get(CHECKPOINT_ENV_VAR)
-    folder = (Path(root).expanduser().resolve() if root else helpers.REPO_ROOT / "checkpoints") / name
+    return (Path(root).expanduser().resolve() if root else helpers.REPO_ROOT / "checkpoints") / name
+
+
+def checkpoint_dir(name):
+    """checkpoint_path(name), created."""
+    folder = checkpoint_path(name)
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -412,8 +423,7 @@ def _save_folder(target, writers, record, record_name=RECORD):
             record = dict(record, sha256={file_name: sha256_of(staging / file_name) for file_name in writers})
             (staging / record_name).write_text(_json(record), encoding="utf-8")
             for path in staging.iterdir():
-                with open(path, "rb") as written:
-                    os.fsync(written.fileno())
+                flush_to_disk(path)
             shutil.rmtree(target, ignore_errors=True)  # the same epoch saved again, after a resume
             os.rename(staging, target)
         finally:
@@ -518,7 +528,7 @@ def choose_weights(name, file_name, config):
     equals `config` (the parameters cell), its metric is finite and its file matches its checksum;
     else the shipped weights/<file_name>, verified. Prints one line saying which, naming both values
     of every parameter that differs."""
-    config, folder = _plain(config), checkpoint_dir(name) / EXPERIMENT
+    config, folder = _plain(config), checkpoint_path(name) / EXPERIMENT  # looking creates nothing
 
     def differences(other, whose):
         keys = sorted(key for key in set(config) | set(other) if config.get(key) != other.get(key))

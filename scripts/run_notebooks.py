@@ -137,16 +137,8 @@ def _stage_copy(source, target):
     descriptor, staged = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(descriptor)
     shutil.copyfile(source, staged)
-    _flush(staged)
+    storage.flush_to_disk(staged)
     return Path(staged), storage.sha256_of(staged)
-
-
-def _flush(path):
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def publish(experiment_folders, extra_files=(), command=None, allow_worse=False):
@@ -201,7 +193,7 @@ def publish(experiment_folders, extra_files=(), command=None, allow_worse=False)
             manifest_stage = Path(tempfile.mkstemp(prefix=".manifest.json.", suffix=".partial", dir=weights_dir)[1])
             staged.append(manifest_stage)
             manifest_stage.write_text(text, encoding="utf-8")
-            _flush(manifest_stage)
+            storage.flush_to_disk(manifest_stage)
             moves.append([str(manifest_stage), str(storage.MANIFEST)])  # last: it makes the step visible
             storage.write_json(journal_path(), {"moves": moves})  # the point of no return
         except BaseException:
@@ -232,7 +224,7 @@ def finish_publish():
         elif not Path(target).exists():
             raise PublishRefused(f"cannot finish the publish: {staged} and {target} are both missing; "
                                  f"restore weights/ with git checkout weights/ and delete {journal}")
-    _flush(storage.WEIGHTS_DIR)
+    storage.flush_to_disk(storage.WEIGHTS_DIR)
     journal.unlink()
     return True
 
